@@ -1,0 +1,1 @@
+"""Declarative export recipes, one TOML file per model family (shipped as ``trtbench.recipes``)."""

@@ -1,0 +1,66 @@
+"""ONNX Runtime, with execution providers chosen automatically: TensorRT EP > CUDA EP > CPU."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import BackendUnavailable, TrtbenchError
+from .base import Runner
+
+PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+ALIASES = {"tensorrt": "TensorrtExecutionProvider", "cuda": "CUDAExecutionProvider", "cpu": "CPUExecutionProvider"}
+
+
+def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
+    """The providers to use, best first. ``requested`` (names or aliases) must all be available."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if not requested:
+        return [p for p in PREFERENCE if p in available]
+    chosen = [ALIASES.get(r.lower(), r) for r in requested]
+    missing = [p for p in chosen if p not in available]
+    if missing:
+        raise BackendUnavailable(f"ONNX Runtime provider(s) not available here: {', '.join(missing)}",
+                                 f"available: {', '.join(available)} (GPU providers need onnxruntime-gpu and a GPU)")
+    return chosen
+
+
+class SessionFromOnnx:
+    """Loader: an ``InferenceSession`` for an ONNX file, created on call."""
+
+    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None):
+        self.path = Path(path)
+        self.providers = choose_providers(providers)
+        self.threads = threads
+
+    def __call__(self):
+        import onnxruntime as ort
+
+        if not self.path.is_file():
+            raise TrtbenchError(f"ONNX file not found: {self.path}", "check the path")
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        return ort.InferenceSession(str(self.path), options, providers=self.providers)
+
+
+class OnnxRuntimeRunner(Runner):
+    name = "onnxruntime"
+
+    def _infer(self, session, feed: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        names = [o.name for o in session.get_outputs()]
+        return dict(zip(names, session.run(names, {k: np.ascontiguousarray(v) for k, v in feed.items()})))
+
+    def describe(self) -> dict[str, Any]:
+        import onnxruntime as ort
+
+        info: dict[str, Any] = {"backend": self.name, "onnxruntime": ort.__version__}
+        if self._backend is not None:
+            info["providers"] = self._backend.get_providers()
+        return info

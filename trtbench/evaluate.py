@@ -1,0 +1,138 @@
+"""``trtbench eval``: run an artifact and its PyTorch reference on real chips; report parity and task metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from .backends import Runner, TorchRunner, runner_for_artifact
+from .errors import InputError
+from .metadata import ModelMetadata, read_onnx_metadata
+from .metrics import TaskMetrics
+from .models import rebuild_reference
+from .parity import Parity, ParityAccumulator
+from .preprocess import check_size, normalize
+from .raster import band_indices, read_chip
+
+
+@dataclass
+class EvalResult:
+    artifact: str
+    metadata: dict[str, Any]
+    backend: dict[str, Any]
+    tiles: int
+    tile_size: int
+    parity: list[Parity]
+    tolerance: float
+    seconds: dict[str, float]
+    task: dict[str, dict[str, float]] = field(default_factory=dict)  # {"reference": {...}, "artifact": {...}}
+
+    @property
+    def passed(self) -> bool:
+        return all(p.rel_max <= self.tolerance for p in self.parity)
+
+    def task_delta(self) -> dict[str, float]:
+        ref, art = self.task.get("reference", {}), self.task.get("artifact", {})
+        return {k: art[k] - ref[k] for k in ref if k in art}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["parity"] = [asdict(p) | {"rel_max": p.rel_max} for p in self.parity]
+        out["passed"] = self.passed
+        out["task_delta"] = self.task_delta()
+        return out
+
+
+@dataclass
+class Tile:
+    pixels: np.ndarray          # normalised [C, t, t]
+    mask: np.ndarray            # nodata [t, t]
+    label: np.ndarray | None    # [t, t]
+
+
+def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequence[str | Path] | None = None,
+             reference: str | Path | None = None, backend: str = "onnxruntime", tile: int | None = None,
+             batch_size: int = 4, data_bands: Sequence[str] | None = None, ignore_index: int = -1,
+             tolerance: float = 1e-4, progress: bool = True) -> EvalResult:
+    meta = read_onnx_metadata(artifact)
+    if labels and len(labels) != len(data):
+        raise InputError(f"{len(data)} data file(s) but {len(labels)} label file(s)", "pass one label per data file")
+    tiles = list(_tiles(meta, data, labels, tile, data_bands, ignore_index))
+    tile_size = tiles[0].pixels.shape[-1]
+    reference_runner = make_reference_runner(meta, reference)
+    artifact_runner = runner_for_artifact(artifact, backend)
+    accumulators = {name: ParityAccumulator(name) for name in meta.outputs}
+    metrics = {"reference": TaskMetrics.for_metadata(meta, ignore_index),
+               "artifact": TaskMetrics.for_metadata(meta, ignore_index)}
+    seconds = {"reference": 0.0, "artifact": 0.0}
+    with reference_runner, artifact_runner:
+        backend_info = artifact_runner.describe()
+        for batch in tqdm(_batches(tiles, batch_size), total=-(-len(tiles) // batch_size), disable=not progress,
+                          desc="eval", unit="batch"):
+            feed = {meta.inputs[0]: np.stack([t.pixels for t in batch])}
+            outputs = {}
+            for role, runner in (("reference", reference_runner), ("artifact", artifact_runner)):
+                start = time.perf_counter()
+                outputs[role] = runner.infer(feed)
+                seconds[role] += time.perf_counter() - start
+            for name, acc in accumulators.items():
+                acc.update(outputs["reference"][name], outputs["artifact"][name])
+            if metrics["reference"] is not None and batch[0].label is not None:
+                target = np.stack([np.where(t.mask, ignore_index, t.label) for t in batch])
+                for role in metrics:
+                    metrics[role].update(outputs[role][meta.outputs[0]], target)
+    task = {role: m.compute() for role, m in metrics.items() if m is not None and m.updated}
+    return EvalResult(str(artifact), asdict(meta), backend_info, len(tiles), tile_size,
+                      [a.result() for a in accumulators.values()], tolerance, seconds, task)
+
+
+def _tiles(meta: ModelMetadata, data: Sequence[str | Path], labels: Sequence[str | Path] | None,
+           tile: int | None, data_bands: Sequence[str] | None, ignore_index: int) -> Iterator[Tile]:
+    """Non-overlapping square tiles of every chip (a chip smaller than the tile gives one smaller tile)."""
+    if not data:
+        raise InputError("no data files given", "pass --data CHIP.tif (repeatable)")
+    for i, path in enumerate(data):
+        chip = read_chip(path)
+        pixels = chip.pixels[band_indices(meta, chip.pixels.shape[0], chip.descriptions, data_bands)]
+        label = _read_label(labels[i], pixels.shape[-2:], ignore_index) if labels else None
+        h, w = pixels.shape[-2:]
+        p = meta.patch_size
+        size = tile or meta.input_size
+        size = min(size, (min(h, w) // p) * p) if min(h, w) < size else size
+        check_size(meta, size, size)
+        normalised, mask = normalize(meta, pixels, chip.nodata)
+        for y in range(0, h - size + 1, size):
+            for x in range(0, w - size + 1, size):
+                window = (slice(y, y + size), slice(x, x + size))
+                yield Tile(normalised[(slice(None), *window)], mask[window],
+                           None if label is None else label[window])
+
+
+def _read_label(path: str | Path, shape: tuple[int, int], ignore_index: int) -> np.ndarray:
+    chip = read_chip(path)
+    if chip.pixels.shape[0] != 1 or chip.pixels.shape[-2:] != tuple(shape):
+        raise InputError(f"label {path} has shape {chip.pixels.shape}, expected 1 x {shape[0]} x {shape[1]}",
+                         "pass the single-band label that matches the data file")
+    label = chip.pixels[0].astype(np.int64)
+    if chip.nodata is not None and not np.isnan(chip.nodata):
+        label[chip.pixels[0] == chip.nodata] = ignore_index
+    return label
+
+
+def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
+    if size < 1:
+        raise InputError(f"batch size must be >= 1, got {size}", "pass --batch-size 1 or more")
+    for start in range(0, len(tiles), size):
+        yield tiles[start:start + size]
+
+
+def make_reference_runner(meta: ModelMetadata, checkpoint: str | Path | None = None) -> Runner:
+    """A torch runner for the artifact's PyTorch reference (rebuilt lazily on activate)."""
+    return TorchRunner(lambda: rebuild_reference(meta, checkpoint), meta.inputs, meta.outputs)
+

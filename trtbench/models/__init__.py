@@ -1,0 +1,7 @@
+"""Models: the registry, Clay's encoder, task heads and strict checkpoint loading."""
+
+from .checkpoint import save_model
+from .geomodel import GeoModel
+from .registry import create_model, list_models, rebuild_reference, resolve_model_name
+
+__all__ = ["GeoModel", "create_model", "list_models", "rebuild_reference", "resolve_model_name", "save_model"]

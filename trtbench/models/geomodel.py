@@ -1,0 +1,72 @@
+"""A self-describing model: encoder + optional head + the metadata that travels with it."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import TrtbenchError
+from ..metadata import ModelMetadata
+from .clay import ClayEncoder
+from .heads import HEADS
+
+
+class GeoModel(nn.Module):
+    """Clay encoder with an optional task head, bound to one band set (its metadata).
+
+    ``forward(pixels)`` takes normalised pixels ``[B, C, H, W]`` in the metadata's band order and
+    returns the outputs named in ``metadata.outputs``: ``features [B, D, H/p, W/p]`` and
+    ``cls [B, D]`` for embeddings, ``logits [B, K, H, W]`` for segmentation and regression.
+    The band embedding is regenerated from wavelengths on every call (the PyTorch reference);
+    :meth:`folded` gives the same model with the generated kernel frozen into a plain Conv2d.
+    """
+
+    def __init__(self, encoder: ClayEncoder, metadata: ModelMetadata, head: nn.Module | None = None):
+        super().__init__()
+        self.encoder = encoder
+        self.head = head
+        self.metadata = metadata
+        self.register_buffer("waves", torch.tensor(metadata.wavelengths, dtype=torch.float32), persistent=False)
+        self.fixed_embedding: nn.Conv2d | None = None
+
+    @property
+    def tap_layers(self) -> tuple[int, ...]:
+        return tuple(getattr(self.head, "layers", ()))
+
+    def patch_embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        if self.fixed_embedding is not None:
+            return self.fixed_embedding(pixels)
+        return self.encoder.patch_embedding(pixels, self.waves)
+
+    def forward(self, pixels: torch.Tensor, time: torch.Tensor | None = None,
+                latlon: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        patches = self.patch_embed(pixels)
+        grid = (patches.shape[-2], patches.shape[-1])
+        tokens, taps = self.encoder.transformer(
+            self.encoder.embed(patches, self.metadata.gsd, time, latlon), self.tap_layers)
+        if self.head is None:
+            features = tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], -1, *grid)
+            return features, tokens[:, 0]
+        return (self.head(tokens, taps, grid),)
+
+    @torch.no_grad()
+    def folded(self) -> GeoModel:
+        """The same model (shared weights) with the band embedding evaluated once into a Conv2d."""
+        weight, bias = self.encoder.patch_kernel(self.waves)
+        conv = nn.Conv2d(weight.shape[1], weight.shape[0], self.encoder.patch_size, stride=self.encoder.patch_size)
+        conv.weight.copy_(weight)
+        conv.bias.copy_(bias)
+        twin = GeoModel(self.encoder, self.metadata, self.head)
+        twin.fixed_embedding = conv.to(self.waves.device)
+        return twin.train(self.training)
+
+
+def build_head(name: str | None, encoder: ClayEncoder, task: str, num_classes: int | None) -> nn.Module | None:
+    if task == "embedding":
+        return None
+    if name not in HEADS:
+        raise TrtbenchError(f"unknown head '{name}'", f"use one of: {', '.join(HEADS)}")
+    out = 1 if task == "regression" else num_classes
+    if not out or out < 1:
+        raise TrtbenchError(f"a {task} head needs --num-classes >= 1", "pass --num-classes")
+    return HEADS[name](encoder.size, out)

@@ -1,0 +1,120 @@
+"""Model registry in the spirit of timm: ``create_model("clay_v1_5", checkpoint=..., sensor=..., bands=...)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from ..errors import CheckpointError, TrtbenchError
+from ..metadata import ModelMetadata
+from ..sensors import Sensor, get_sensor
+from .checkpoint import (
+    checkpoint_metadata,
+    clay_encoder_state,
+    file_sha256,
+    infer_clay_variant,
+    load_strict,
+    read_checkpoint,
+)
+from .clay import CLAY_SIZES, ClayEncoder
+from .geomodel import GeoModel, build_head
+
+# registry name -> Clay size; v1.5 is the released large model, v1.0 the released base model.
+MODELS: dict[str, str] = {
+    "clay_v1_5": "large",
+    "clay_v1": "base",
+    "clay_large": "large",
+    "clay_base": "base",
+    "clay_small": "small",
+    "clay_tiny": "tiny",
+}
+VARIANT_ALIASES = {"v1.5": "clay_v1_5", "v1": "clay_v1", "v1.0": "clay_v1", "large": "clay_large",
+                   "base": "clay_base", "small": "clay_small", "tiny": "clay_tiny"}
+DEFAULT_INPUT_SIZE = 256
+
+
+def list_models() -> list[str]:
+    return list(MODELS)
+
+
+def resolve_model_name(family: str, variant: str | None) -> str:
+    """``("clay", "v1.5") -> "clay_v1_5"``; also accepts a registry name as ``family``."""
+    if family in MODELS:
+        return family
+    if family != "clay":
+        raise TrtbenchError(f"unknown model family '{family}'", f"use one of: clay, {', '.join(MODELS)}")
+    key = (variant or "v1.5").lower()
+    if key not in VARIANT_ALIASES:
+        raise TrtbenchError(f"unknown Clay variant '{variant}'", f"use one of: {', '.join(VARIANT_ALIASES)}")
+    return VARIANT_ALIASES[key]
+
+
+def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str | Sensor = "sentinel-2-l2a",
+                 bands: Sequence[str] | None = None, task: str = "embedding", head: str | None = None,
+                 num_classes: int | None = None, class_names: Sequence[str] | None = None,
+                 seed: int | None = None, input_size: int = DEFAULT_INPUT_SIZE) -> GeoModel:
+    """Build a registered model bound to a band set, in eval mode.
+
+    ``checkpoint`` is an official Clay Lightning checkpoint (encoder loaded strictly; the head, if
+    any, is a seeded init) or a trtbench checkpoint (everything loaded strictly; its metadata wins
+    over the arguments). Without a checkpoint the weights are a seeded random init. The seed
+    (default 0) is recorded in the metadata so the reference can be rebuilt exactly.
+    """
+    if checkpoint is not None:
+        ckpt = read_checkpoint(checkpoint)
+        stored = checkpoint_metadata(ckpt)
+        if stored is not None:
+            return _from_trtbench_checkpoint(name, ckpt, stored, checkpoint)
+    if name not in MODELS:
+        raise TrtbenchError(f"unknown model '{name}'", f"use one of: {', '.join(MODELS)}")
+    table = get_sensor(sensor) if isinstance(sensor, str) else sensor
+    table = table.select(bands)
+    seed = 0 if seed is None else seed  # recorded, so a seeded random part (init or head) can be rebuilt
+    meta = ModelMetadata(
+        model=name, family="clay", variant=MODELS[name], sensor=table.name, bands=table.band_names,
+        wavelengths=table.wavelengths, mean=table.mean, std=table.std, gsd=table.gsd,
+        patch_size=CLAY_SIZES[MODELS[name]].patch_size, input_size=input_size, task=task,
+        head=head if task != "embedding" else None, num_classes=num_classes,
+        class_names=list(class_names) if class_names else None,
+        outputs=["features", "cls"] if task == "embedding" else ["logits"], seed=seed,
+    )
+    torch.manual_seed(seed)
+    encoder = ClayEncoder(CLAY_SIZES[MODELS[name]])
+    model = GeoModel(encoder, meta, build_head(head, encoder, task, num_classes))
+    if checkpoint is not None:
+        state = clay_encoder_state(ckpt, checkpoint)
+        found = infer_clay_variant(state)
+        if found is not None and found != MODELS[name]:
+            raise CheckpointError(f"{checkpoint} holds a Clay '{found}' encoder but '{name}' is '{MODELS[name]}'",
+                                  f"use --variant {found}")
+        load_strict(encoder, state, f"{checkpoint} (encoder)")
+        model.metadata = meta.with_(checkpoint=str(Path(checkpoint).resolve()),
+                                    checkpoint_sha256=file_sha256(checkpoint))
+    return model.eval()
+
+
+def _from_trtbench_checkpoint(name: str, ckpt: dict, meta: ModelMetadata, path: str | Path) -> GeoModel:
+    if name not in (meta.model, meta.family):
+        raise CheckpointError(f"{path} is a '{meta.model}' checkpoint, not '{name}'", f"use {meta.model}")
+    encoder = ClayEncoder(CLAY_SIZES[meta.variant])
+    model = GeoModel(encoder, meta, build_head(meta.head, encoder, meta.task, meta.num_classes))
+    load_strict(model, ckpt["state_dict"], str(path))
+    model.metadata = meta.with_(checkpoint=str(Path(path).resolve()), checkpoint_sha256=file_sha256(path))
+    return model.eval()
+
+
+def rebuild_reference(meta: ModelMetadata, checkpoint: str | Path | None = None) -> GeoModel:
+    """The PyTorch model an artifact was exported from: from ``checkpoint``, the recorded one, or the seed."""
+    checkpoint = checkpoint or meta.checkpoint
+    if checkpoint is None and meta.seed is None:
+        raise TrtbenchError("the artifact records neither a checkpoint nor a seed", "pass --reference CKPT")
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise TrtbenchError(f"reference checkpoint not found: {checkpoint}", "pass --reference with its current path")
+    if checkpoint is not None and meta.checkpoint_sha256 and file_sha256(checkpoint) != meta.checkpoint_sha256:
+        raise CheckpointError(f"{checkpoint} is not the checkpoint this artifact was exported from (sha256 differs)",
+                              "pass the checkpoint used at export time")
+    return create_model(meta.model, checkpoint=checkpoint, sensor=meta.sensor_table(), bands=meta.bands,
+                        task=meta.task, head=meta.head, num_classes=meta.num_classes,
+                        class_names=meta.class_names, seed=meta.seed, input_size=meta.input_size)

@@ -1,0 +1,55 @@
+"""From raw pixels in native units to the normalised float32 batch an artifact expects.
+
+All checks name what was expected, so a wrong file fails with a fix rather than a shape error deep
+inside a runtime.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import InputError
+from .metadata import ModelMetadata
+
+
+def missing_mask(pixels: np.ndarray, nodata: float | None) -> np.ndarray:
+    """``[H, W]`` True where any band is nodata (or NaN, when NaN is the declared nodata)."""
+    if nodata is None:
+        return np.zeros(pixels.shape[-2:], dtype=bool)
+    if np.isnan(nodata):
+        return np.isnan(pixels).any(axis=0)
+    return (pixels == nodata).any(axis=0)
+
+
+def normalize(meta: ModelMetadata, pixels: np.ndarray, nodata: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """``[C, H, W]`` native units -> float32 ``(x - mean) / std`` and the ``[H, W]`` nodata mask.
+
+    Nodata pixels become 0 (the band mean), the least surprising value for the model, and are
+    reported in the mask so callers can exclude or re-mark them. NaN in a file that does not declare
+    NaN as its nodata is an error: it would silently poison every output it touches.
+    """
+    check_bands(meta, pixels)
+    x = pixels.astype(np.float32)
+    nan_is_nodata = nodata is not None and np.isnan(nodata)
+    if not nan_is_nodata and np.isnan(x).any():
+        raise InputError(f"{int(np.isnan(x).sum())} NaN pixel values in the input",
+                         "declare NaN as the file's nodata value or fill the gaps before inference")
+    mask = missing_mask(x, nodata)
+    x = (x - np.asarray(meta.mean, np.float32)[:, None, None]) / np.asarray(meta.std, np.float32)[:, None, None]
+    x[:, mask] = 0.0
+    return x, mask
+
+
+def check_bands(meta: ModelMetadata, pixels: np.ndarray) -> None:
+    channels = pixels.shape[-3] if pixels.ndim >= 3 else None
+    if pixels.ndim not in (3, 4) or channels != meta.num_bands:
+        raise InputError(
+            f"expected {meta.num_bands} bands ({', '.join(meta.bands)}), got an array of shape {pixels.shape}",
+            "select the model's bands (--data-bands) or use an artifact exported for this band set")
+
+
+def check_size(meta: ModelMetadata, height: int, width: int) -> None:
+    p = meta.patch_size
+    if height % p or width % p or height < p or width < p:
+        raise InputError(f"image size {height}x{width} is not a multiple of the patch size {p}",
+                         f"crop or tile to a multiple of {p} (e.g. --tile {max(p, (min(height, width) // p) * p)})")

@@ -1,0 +1,182 @@
+"""Sensor band tables: names, centre wavelengths (µm), GSD and normalization in native units.
+
+Clay's band embedding is generated from wavelengths, so these numbers decide the model's weights:
+values for Clay's own platforms come from Clay's ``configs/metadata.yaml``. Sentinel-2 L1C statistics
+are SSL4EO-S12's (Wang et al. 2022, 50k patches, TOA reflectance x 10000); HLS statistics are
+Prithvi-EO's (HLS V2 over CONUS, reflectance x 10000).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+from .errors import TrtbenchError
+
+
+@dataclass(frozen=True)
+class Band:
+    """One spectral band: canonical name, aliases, centre wavelength (µm) and normalization."""
+
+    name: str
+    wavelength: float
+    mean: float
+    std: float
+    aliases: tuple[str, ...] = ()
+
+    def matches(self, name: str) -> bool:
+        key = name.strip().lower()
+        return key == self.name.lower() or key in (a.lower() for a in self.aliases)
+
+
+@dataclass(frozen=True)
+class Sensor:
+    """A platform's bands in file order, with its ground sample distance (m)."""
+
+    name: str
+    gsd: float
+    bands: tuple[Band, ...]
+    default_bands: tuple[str, ...] = field(default=())
+    units: str = ""
+
+    @property
+    def band_names(self) -> list[str]:
+        return [b.name for b in self.bands]
+
+    def band(self, name: str) -> Band:
+        for band in self.bands:
+            if band.matches(name):
+                return band
+        raise TrtbenchError(
+            f"sensor '{self.name}' has no band '{name}'",
+            f"use one of: {', '.join(self.band_names)}",
+        )
+
+    def select(self, names: Sequence[str] | None = None) -> Sensor:
+        """The same sensor restricted to ``names`` (in that order); default: its default band set."""
+        names = list(names) if names else list(self.default_bands or self.band_names)
+        chosen = tuple(self.band(n) for n in names)
+        duplicates = {b.name for b in chosen if sum(c.name == b.name for c in chosen) > 1}
+        if duplicates:
+            raise TrtbenchError(f"band(s) selected twice: {', '.join(sorted(duplicates))}", "list each band once")
+        return replace(self, bands=chosen, default_bands=())
+
+    @property
+    def wavelengths(self) -> list[float]:
+        return [b.wavelength for b in self.bands]
+
+    @property
+    def mean(self) -> list[float]:
+        return [b.mean for b in self.bands]
+
+    @property
+    def std(self) -> list[float]:
+        return [b.std for b in self.bands]
+
+
+def _bands(rows: Sequence[tuple]) -> tuple[Band, ...]:
+    return tuple(Band(name, wl, mean, std, tuple(aliases)) for name, wl, mean, std, *aliases in rows)
+
+
+# Sentinel-2 band identities shared by L1C and L2A (aliases are Clay's/STAC's common names).
+_S2_ALIASES = {
+    "B01": ("coastal", "B1"), "B02": ("blue", "B2"), "B03": ("green", "B3"), "B04": ("red", "B4"),
+    "B05": ("rededge1", "B5"), "B06": ("rededge2", "B6"), "B07": ("rededge3", "B7"), "B08": ("nir", "B8"),
+    "B8A": ("nir08",), "B09": ("wv", "B9"), "B10": ("cirrus",), "B11": ("swir16",), "B12": ("swir22",),
+}
+_S2_WAVELENGTH = {
+    "B01": 0.443, "B02": 0.493, "B03": 0.56, "B04": 0.665, "B05": 0.704, "B06": 0.74, "B07": 0.783,
+    "B08": 0.842, "B8A": 0.865, "B09": 0.945, "B10": 1.375, "B11": 1.61, "B12": 2.19,
+}
+_S2_L2A_STATS = {  # Clay metadata.yaml
+    "B02": (1105, 1809), "B03": (1355, 1757), "B04": (1552, 1888), "B05": (1887, 1870), "B06": (2422, 1732),
+    "B07": (2630, 1697), "B08": (2743, 1742), "B8A": (2785, 1648), "B11": (2388, 1470), "B12": (1835, 1379),
+}
+_S2_L1C_STATS = {  # SSL4EO-S12 S2C
+    "B01": (1605.575, 786.787), "B02": (1390.782, 850.348), "B03": (1314.873, 875.065),
+    "B04": (1363.524, 1138.850), "B05": (1549.444, 1122.178), "B06": (2091.749, 1161.592),
+    "B07": (2371.717, 1274.392), "B08": (2299.905, 1248.429), "B8A": (2560.295, 1345.527),
+    "B09": (830.066, 577.316), "B10": (22.104, 51.154), "B11": (2177.072, 1336.099), "B12": (1524.065, 1136.538),
+}
+
+
+def _s2(stats: dict[str, tuple[float, float]]) -> tuple[Band, ...]:
+    return tuple(
+        Band(n, _S2_WAVELENGTH[n], mean, std, _S2_ALIASES[n]) for n, (mean, std) in stats.items()
+    )
+
+
+def _landsat(stats: Sequence[tuple[float, float]]) -> tuple[Band, ...]:
+    # Clay's order and wavelengths; OLI band numbers as canonical names.
+    ids = [("B4", 0.65, "red"), ("B3", 0.56, "green"), ("B2", 0.48, "blue"),
+           ("B5", 0.86, "nir08"), ("B6", 1.6, "swir16"), ("B7", 2.2, "swir22")]
+    return tuple(Band(n, wl, m, s, (alias, f"B0{n[1]}")) for (n, wl, alias), (m, s) in zip(ids, stats))
+
+
+_PRITHVI_STATS = [(775.229, 1281.526), (1080.993, 1270.030), (1228.586, 1399.480),
+                  (2497.202, 1368.345), (2204.214, 1291.676), (1610.832, 1154.506)]
+
+SENSORS: dict[str, Sensor] = {
+    s.name: s
+    for s in [
+        Sensor("sentinel-2-l2a", 10.0, _s2(_S2_L2A_STATS), units="surface reflectance x 10000"),
+        Sensor("sentinel-2-l1c", 10.0, _s2({n: _S2_L1C_STATS[n] for n in _S2_WAVELENGTH}),
+               units="TOA reflectance x 10000"),
+        Sensor("landsat-c2l2-sr", 30.0, _landsat([(13705, 9578), (13310, 9408), (12474, 10144),
+                                                  (17801, 8277), (14615, 5300), (12701, 4522)]),
+               units="C2 L2 scaled DN"),
+        Sensor("landsat-c2l1", 30.0, _landsat([(10678, 6025), (10563, 5411), (11083, 5468),
+                                               (14792, 6746), (12276, 5897), (10114, 4850)]),
+               units="C2 L1 DN"),
+        Sensor("hls-s30", 30.0, _bands([
+            (n, wl, m, s, *a) for (n, wl, a), (m, s) in zip(
+                [("B02", 0.493, ("blue", "B2")), ("B03", 0.56, ("green", "B3")), ("B04", 0.665, ("red", "B4")),
+                 ("B8A", 0.865, ("nir08", "nir_narrow")), ("B11", 1.61, ("swir16", "swir_1")),
+                 ("B12", 2.19, ("swir22", "swir_2"))], _PRITHVI_STATS)]), units="surface reflectance x 10000"),
+        Sensor("hls-l30", 30.0, _bands([
+            (n, wl, m, s, *a) for (n, wl, a), (m, s) in zip(
+                [("B02", 0.482, ("blue", "B2")), ("B03", 0.561, ("green", "B3")), ("B04", 0.655, ("red", "B4")),
+                 ("B05", 0.865, ("nir08", "nir_narrow")), ("B06", 1.609, ("swir16", "swir_1")),
+                 ("B07", 2.201, ("swir22", "swir_2"))], _PRITHVI_STATS)]), units="surface reflectance x 10000"),
+        Sensor("sentinel-1-rtc", 10.0, _bands([("VV", 3.5, -12.113, 8.314, "vv"), ("VH", 4.0, -18.673, 8.017, "vh")]),
+               units="backscatter dB"),
+        Sensor("naip", 1.0, _bands([("red", 0.65, 110.16, 47.23), ("green", 0.56, 115.41, 39.82),
+                                    ("blue", 0.48, 98.15, 35.43), ("nir", 0.842, 139.04, 49.86)]), units="DN"),
+        Sensor("linz", 0.5, _bands([("red", 0.635, 89.96, 41.83), ("green", 0.555, 99.46, 36.96),
+                                    ("blue", 0.465, 89.51, 31.45)]), units="DN"),
+        Sensor("modis", 500.0, _bands([("b01", 0.645, 1072, 1643), ("b02", 0.858, 1624, 1878),
+                                       ("b03", 0.469, 931, 1449), ("b04", 0.555, 1023, 1538),
+                                       ("b05", 1.240, 1599, 1763), ("b06", 1.640, 1404, 1618),
+                                       ("b07", 2.130, 1051, 1396)]), units="surface reflectance x 10000"),
+        Sensor("planetscope-sr", 5.0, _bands([
+            ("coastal_blue", 0.443, 1720, 747), ("blue", 0.490, 1715, 698), ("green_i", 0.531, 1913, 739),
+            ("green", 0.565, 2088, 768), ("yellow", 0.610, 2274, 849), ("red", 0.665, 2290, 868),
+            ("rededge", 0.705, 2613, 849), ("nir", 0.865, 3970, 914)]), units="surface reflectance x 10000"),
+    ]
+}
+
+
+def get_sensor(name: str) -> Sensor:
+    try:
+        return SENSORS[name.strip().lower()]
+    except KeyError:
+        raise TrtbenchError(f"unknown sensor '{name}'", f"use one of: {', '.join(SENSORS)}") from None
+
+
+def custom_sensor(wavelengths: Sequence[float], gsd: float, mean: Sequence[float] | None = None,
+                  std: Sequence[float] | None = None, names: Sequence[str] | None = None) -> Sensor:
+    """A sensor from user-given wavelengths (µm); without statistics the data is assumed pre-normalised."""
+    n = len(wavelengths)
+    names = list(names) if names else [f"band{i + 1}" for i in range(n)]
+    mean = list(mean) if mean is not None else [0.0] * n
+    std = list(std) if std is not None else [1.0] * n
+    if not (len(names) == len(mean) == len(std) == n):
+        raise TrtbenchError("custom sensor: wavelengths, names, mean and std differ in length",
+                            "give one value per band for each")
+    if any(w <= 0 or w > 100 for w in wavelengths):
+        raise TrtbenchError(f"wavelengths must be positive micrometres, got {list(wavelengths)}",
+                            "give centre wavelengths in µm (e.g. 0.665 for red), not nm")
+    if any(s <= 0 for s in std):
+        raise TrtbenchError("custom sensor: every std must be positive", "check the normalization values")
+    return Sensor("custom", float(gsd), tuple(Band(nm, float(w), float(m), float(s))
+                                             for nm, w, m, s in zip(names, wavelengths, mean, std)))
