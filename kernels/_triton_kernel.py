@@ -87,4 +87,6 @@ def patch_embed_kernel(
 
     # out[b, n, oh, ow] = ((b*D + n)*Ho + oh)*Wo + ow
     out_offsets = ((b[:, None] * dim + n[None, :]) * out_h + oh[:, None]) * out_w + ow[:, None]
-    tl.store(out_ptr + out_offsets, out.to(out_ptr.dtype.element_ty), mask=m_valid[:, None] & n_valid[None, :])
+    tl.store(
+        out_ptr + out_offsets, out.to(out_ptr.dtype.element_ty), mask=m_valid[:, None] & n_valid[None, :]
+    )

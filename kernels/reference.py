@@ -45,7 +45,9 @@ def check_patch_embed_args(
     offending tensor, instead of as an out-of-bounds read inside a kernel.
     """
     if kernel_size < 1 or stride < 1 or padding < 0:
-        raise ValueError(f"need kernel_size >= 1, stride >= 1, padding >= 0; got {kernel_size}, {stride}, {padding}")
+        raise ValueError(
+            f"need kernel_size >= 1, stride >= 1, padding >= 0; got {kernel_size}, {stride}, {padding}"
+        )
     if pixels.ndim != 4 or weight.ndim != 4 or bias.ndim != 1:
         raise ValueError(
             f"expected pixels [B,C,H,W], weight [D,C,k,k], bias [D]; got shapes "
@@ -68,7 +70,9 @@ def check_patch_embed_args(
     out_h = conv_output_size(height, kernel_size, stride, padding)
     out_w = conv_output_size(width, kernel_size, stride, padding)
     if out_h < 1 or out_w < 1:
-        raise ValueError(f"image {height}x{width} with padding {padding} is smaller than the {kernel_size}px patch")
+        raise ValueError(
+            f"image {height}x{width} with padding {padding} is smaller than the {kernel_size}px patch"
+        )
     return batch, channels, height, width, dim, out_h, out_w
 
 

@@ -47,6 +47,10 @@ def load_triton_kernel(interpret: bool) -> ModuleType:
         ModuleNotFoundError: triton is not installed.
         RuntimeError: triton (or the kernel) was already imported in the other mode in this process.
     """
+    if not triton_available():
+        raise ModuleNotFoundError(
+            "the Triton patch-embed kernel needs the triton package (pip install triton)"
+        )
     wanted = "1" if interpret else "0"
     if "triton" not in sys.modules:
         os.environ["TRITON_INTERPRET"] = wanted
@@ -112,6 +116,7 @@ def patch_embed_triton(
         BLOCK_M=BLOCK_M,
         BLOCK_N=BLOCK_N,
         BLOCK_K=BLOCK_K,
+        enable_fp_fusion=True,  # explicit: FMA contraction, as the CUDA kernel's fmaf
     )
     return out
 
@@ -171,10 +176,14 @@ def compile_triton_ptx(
     # Triton wants the signature in the kernel's parameter order, constexprs marked as such.
     signature = {name: types.get(name, "constexpr") for name in kernel.arg_names}
     source = triton.compiler.ASTSource(fn=kernel, signature=signature, constexprs=constexprs)
-    compiled = triton.compile(source, target=GPUTarget("cuda", compute_capability, 32))
+    compiled = triton.compile(
+        source, target=GPUTarget("cuda", compute_capability, 32), options={"enable_fp_fusion": True}
+    )
     metadata = compiled.metadata
     if getattr(metadata, "global_scratch_size", 0) or getattr(metadata, "profile_scratch_size", 0):
-        raise RuntimeError("the kernel needs Triton scratch memory, which a TensorRT AOT plugin cannot provide")
+        raise RuntimeError(
+            "the kernel needs Triton scratch memory, which a TensorRT AOT plugin cannot provide"
+        )
     return CompiledKernel(
         name=metadata.name,
         ptx=drop_trailing_params(compiled.asm["ptx"], metadata.name, _NUM_USER_PARAMS),
@@ -195,9 +204,9 @@ def drop_trailing_params(ptx: str, entry: str, keep: int) -> str:
         raise ValueError(f"no .entry {entry} in the PTX")
     params = [p.strip() for p in header.group(1).split(",")]
     dropped = [p.split()[-1] for p in params[keep:]]
-    body = ptx[header.end():]
+    body = ptx[header.end() :]
     used = [name for name in dropped if re.search(rf"\[{re.escape(name)}(\+\d+)?\]", body)]
     if used:
         raise ValueError(f"cannot drop PTX parameters that the kernel reads: {used}")
     kept = ",\n\t".join(params[:keep])
-    return ptx[: header.start(1)] + f"\n\t{kept}\n" + ptx[header.end(1):]
+    return ptx[: header.start(1)] + f"\n\t{kept}\n" + ptx[header.end(1) :]

@@ -12,9 +12,10 @@ The ONNX parser finds the plugin for a node with op_type ``DynamicPatchEmbed`` a
 needs ``NetworkDefinitionCreationFlag.PREFER_AOT_PYTHON_PLUGINS`` to pick this one.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations``: tensorrt.plugin reads these annotations at registration and
+# compares them with its own types, so they must stay real objects, spelled as in NVIDIA's documentation.
 import functools
+from typing import Tuple, Union  # noqa: UP035
 
 import tensorrt as trt
 import tensorrt.plugin as trtp
@@ -58,14 +59,20 @@ def register_python_plugin() -> None:
         padding: int,
         weight_scale: float,
         bias_scale: float,
-        outputs: tuple[trtp.TensorDesc],
-    ) -> tuple[str | bytes, str | bytes, trtp.KernelLaunchParams, trtp.SymExprs]:
+        outputs: Tuple[trtp.TensorDesc],  # noqa: UP006
+    ) -> Tuple[Union[str, bytes], Union[str, bytes], trtp.KernelLaunchParams, trtp.SymExprs]:  # noqa: UP006, UP007
         dtypes = [_TORCH_DTYPES.get(t.dtype) for t in (pixels, weight, bias)]
         if dtypes[0] is None or any(d not in (dtypes[0], torch.float32) for d in dtypes[1:]):
             raise TypeError(f"{PLUGIN_ID}: unsupported dtypes {[t.dtype for t in (pixels, weight, bias)]}")
         major, minor = torch.cuda.get_device_capability()
         kernel = compile_triton_ptx(
-            *dtypes, kernel_size, stride, padding, weight_scale, bias_scale, compute_capability=10 * major + minor
+            *dtypes,
+            kernel_size,
+            stride,
+            padding,
+            weight_scale,
+            bias_scale,
+            compute_capability=10 * major + minor,
         )
 
         batch, channels, height, width = pixels.shape_expr

@@ -53,28 +53,54 @@ def doctor(as_json: bool) -> None:
 @click.option("--num-classes", type=int, help="Classes of a segmentation head.")
 @click.option("--input-size", type=int, default=256, show_default=True, help="Default tile edge recorded.")
 @click.option("--opset", type=int, help="ONNX opset (default: the family's export recipe).")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="Output .onnx file.")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "engine"]), default="onnx", show_default=True,
+              help="ONNX file, or a TensorRT engine (+ JSON sidecar; needs TensorRT and a GPU).")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
+              help="fp16: mixed precision ONNX (LayerNorm, Softmax, generators in fp32); int8: Q/DQ calibrated on chips.")
+@click.option("--shapes", help="Engine profile, e.g. min=1x10x224x224,opt=8x10x256x256,max=32x10x512x512.")
+@click.option("--calib-data", multiple=True, help="INT8 calibration GeoTIFFs or folders of them; repeatable.")
+@click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration tiles to use.")
+@click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
+              show_default=True)
+@click.option("--data-bands", help="The calibration files' band names or sensor, if not in the GeoTIFF.")
+@click.option("--workspace", type=float, help="TensorRT workspace limit in GiB.")
+@click.option("--opt-level", type=int, default=3, show_default=True, help="TensorRT builder optimization level 0..5.")
+@click.option("--timing-cache", type=click.Path(dir_okay=False), help="Persistent TensorRT timing cache file.")
+@click.option("--plugin-lib", multiple=True, help="TensorRT plugin library to load; repeatable.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="Output .onnx file, or .engine/.plan with --format engine.")
 def export(model: str, variant: str | None, checkpoint: str | None, random_init: bool, seed: int, sensor: str,
            bands: str | None, task: str, head: str, num_classes: int | None, input_size: int, opset: int | None,
-           output: str) -> None:
-    """Export MODEL (a family such as `clay`, a registry name, or a trtbench checkpoint) to ONNX."""
-    from .export import export_onnx
-    from .models import create_model, resolve_model_name
+           fmt: str, precision: str, shapes: str | None, calib_data: tuple[str, ...], calib_samples: int,
+           calib_method: str, data_bands: str | None, workspace: float | None, opt_level: int,
+           timing_cache: str | None, plugin_lib: tuple[str, ...], output: str) -> None:
+    """Export MODEL (a family such as `clay`, a registry name, a trtbench checkpoint, or an existing
+    trtbench .onnx file) to ONNX or a TensorRT engine, at fp32, fp16 or int8."""
+    from .export.pipeline import ExportRequest, export_artifact
+    from .models import create_model, model_from_checkpoint, resolve_model_name
 
+    request = ExportRequest(fmt, precision, opset, shapes, calib_data, calib_samples, calib_method,
+                            _split(data_bands), workspace, opt_level, timing_cache, plugin_lib)
+    if Path(model).suffix == ".onnx":
+        if random_init or checkpoint:
+            raise TrtbenchError("an ONNX file carries its own weights", "drop --random-init/--checkpoint")
+        for path in export_artifact(model, output, request):
+            click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+        return
     if Path(model).suffix in (".ckpt", ".pt", ".safetensors"):
-        checkpoint, model = model, "clay"
-        if random_init:
-            raise TrtbenchError("--random-init contradicts a checkpoint", "drop one of them")
+        if random_init or checkpoint:
+            raise TrtbenchError("a trtbench checkpoint carries its own weights", "drop --random-init/--checkpoint")
+        net = model_from_checkpoint(model)
     elif bool(checkpoint) == bool(random_init):
         raise TrtbenchError("say where the weights come from", "pass exactly one of --checkpoint or --random-init")
-    name = resolve_model_name(model, variant)
-    net = create_model(name, checkpoint=checkpoint, sensor=sensor, bands=_split(bands), task=task,
-                       head=head if task != "embedding" else None, num_classes=num_classes, seed=seed,
-                       input_size=input_size)
-    path = export_onnx(net, output, opset=opset)
+    else:
+        net = create_model(resolve_model_name(model, variant), checkpoint=checkpoint, sensor=sensor,
+                           bands=_split(bands), task=task, head=head if task != "embedding" else None,
+                           num_classes=num_classes, seed=seed, input_size=input_size)
     meta = net.metadata
-    click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {meta.model} {meta.task}, "
-               f"{meta.num_bands} bands of {meta.sensor} ({', '.join(meta.bands)}), outputs {', '.join(meta.outputs)}")
+    for path in export_artifact(net, output, request):
+        click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {meta.model} {meta.task}, "
+                   f"{meta.num_bands} bands of {meta.sensor} ({', '.join(meta.bands)}), outputs {', '.join(meta.outputs)}")
 
 
 @cli.command("eval")
@@ -88,12 +114,13 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
 @click.option("--tile", type=int, help="Tile edge in pixels (default: the artifact's input size).")
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--ignore-index", type=int, default=-1, show_default=True, help="Label value to ignore.")
-@click.option("--tolerance", type=float, default=1e-4, show_default=True,
-              help="Max |artifact - reference| relative to the output's scale.")
+@click.option("--tolerance", type=float, default=None,
+              help="Max |artifact - reference| relative to the output's scale [default: by the artifact's "
+                   "precision: fp32 1e-4, fp16 1e-2, int8 1e-1].")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full result as JSON.")
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False), help="Write a Markdown report.")
 def eval_(artifact: str, data: tuple[str, ...], labels: tuple[str, ...], reference: str | None, backend: str,
-          data_bands: str | None, tile: int | None, batch_size: int, ignore_index: int, tolerance: float,
+          data_bands: str | None, tile: int | None, batch_size: int, ignore_index: int, tolerance: float | None,
           json_path: str | None, md_path: str | None) -> None:
     """Parity of an artifact against its PyTorch reference on real chips, and task metrics with labels."""
     from .evaluate import evaluate
@@ -110,6 +137,20 @@ def eval_(artifact: str, data: tuple[str, ...], labels: tuple[str, ...], referen
                 tmp.write_text(text())
     if not result.passed:
         raise click.exceptions.Exit(1)
+
+
+from .predict.command import predict  # noqa: E402
+
+cli.add_command(predict)
+
+from .bench.cli import bench, flops  # noqa: E402
+
+cli.add_command(bench)
+cli.add_command(flops)
+
+from .check.command import check  # noqa: E402
+
+cli.add_command(check)
 
 
 def main() -> None:

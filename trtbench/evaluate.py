@@ -13,12 +13,17 @@ from tqdm import tqdm
 
 from .backends import Runner, TorchRunner, runner_for_artifact
 from .errors import InputError
-from .metadata import ModelMetadata, read_onnx_metadata
+from .metadata import ModelMetadata, read_artifact_metadata
 from .metrics import TaskMetrics
 from .models import rebuild_reference
 from .parity import Parity, ParityAccumulator
 from .preprocess import check_size, normalize
 from .raster import band_indices, read_chip
+
+
+# Default parity tolerance (max |diff| / max |reference|) by artifact precision: fp32 must match the
+# reference to rounding; fp16 and int8 are judged by their expected quantisation error.
+DEFAULT_TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8": 1e-1}
 
 
 @dataclass
@@ -59,8 +64,9 @@ class Tile:
 def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequence[str | Path] | None = None,
              reference: str | Path | None = None, backend: str = "onnxruntime", tile: int | None = None,
              batch_size: int = 4, data_bands: Sequence[str] | None = None, ignore_index: int = -1,
-             tolerance: float = 1e-4, progress: bool = True) -> EvalResult:
-    meta = read_onnx_metadata(artifact)
+             tolerance: float | None = None, progress: bool = True) -> EvalResult:
+    meta = read_artifact_metadata(artifact)
+    tolerance = DEFAULT_TOLERANCE.get(meta.precision, DEFAULT_TOLERANCE["fp32"]) if tolerance is None else tolerance
     if labels and len(labels) != len(data):
         raise InputError(f"{len(data)} data file(s) but {len(labels)} label file(s)", "pass one label per data file")
     tiles = list(_tiles(meta, data, labels, tile, data_bands, ignore_index))
@@ -90,6 +96,15 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
     task = {role: m.compute() for role, m in metrics.items() if m is not None and m.updated}
     return EvalResult(str(artifact), asdict(meta), backend_info, len(tiles), tile_size,
                       [a.result() for a in accumulators.values()], tolerance, seconds, task)
+
+
+def normalised_tiles(meta: ModelMetadata, data: Sequence[str | Path], tile: int | None = None,
+                     data_bands: Sequence[str] | None = None) -> Iterator[np.ndarray]:
+    """``[C, t, t]`` float32 tiles of every chip, band-selected and normalised exactly as ``eval`` feeds them.
+
+    Public so other consumers of real chips (INT8 calibration, benchmarks) see the same inputs as ``eval``.
+    """
+    return (t.pixels for t in _tiles(meta, data, None, tile, data_bands, ignore_index=-1))
 
 
 def _tiles(meta: ModelMetadata, data: Sequence[str | Path], labels: Sequence[str | Path] | None,

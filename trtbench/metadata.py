@@ -44,6 +44,7 @@ class ModelMetadata:
     seed: int | None = None         # set for --random-init models, so the reference can be rebuilt
     precision: str = "fp32"
     nodata: float | None = None     # input value treated as missing when the file declares none
+    training: dict[str, Any] | None = None  # provenance from `trtbench train`: dataset, regime, seed, lr, metrics
     format_version: int = FORMAT_VERSION
 
     @property
@@ -86,3 +87,10 @@ def read_onnx_metadata(path: str | Path) -> ModelMetadata:
         raise TrtbenchError(f"{path} has no trtbench metadata",
                             "export it with `trtbench export`, which records bands, normalization and task")
     return ModelMetadata.from_json(props[ONNX_KEY])
+
+
+def read_artifact_metadata(path: str | Path) -> ModelMetadata:
+    """Metadata of any artifact: an ONNX file's ``metadata_props``, or a TensorRT engine's JSON sidecar."""
+    from .engine_meta import is_engine_path, read_engine_metadata
+
+    return read_engine_metadata(path) if is_engine_path(path) else read_onnx_metadata(path)

@@ -66,6 +66,9 @@ def build_head(name: str | None, encoder: ClayEncoder, task: str, num_classes: i
         return None
     if name not in HEADS:
         raise TrtbenchError(f"unknown head '{name}'", f"use one of: {', '.join(HEADS)}")
+    if task not in HEADS[name].tasks:
+        fits = [h for h, cls in HEADS.items() if task in cls.tasks]
+        raise TrtbenchError(f"head '{name}' does not do {task}", f"use one of: {', '.join(fits)}")
     out = 1 if task == "regression" else num_classes
     if not out or out < 1:
         raise TrtbenchError(f"a {task} head needs --num-classes >= 1", "pass --num-classes")

@@ -1,8 +1,9 @@
-"""Human-readable renderings of results (plain table for the terminal, Markdown for files)."""
+"""`trtbench eval` results as a terminal table and as Markdown."""
 
 from __future__ import annotations
 
-from .evaluate import EvalResult
+from ..evaluate import EvalResult
+from .tables import markdown_table, plain_table
 
 
 def _rows(result: EvalResult) -> list[list[str]]:
@@ -19,17 +20,6 @@ PARITY_HEADER = ["output", "max |diff|", "mean |diff|", "max |diff| / scale", "c
 TASK_HEADER = ["metric", "pytorch", "artifact", "delta"]
 
 
-def _plain(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    line = lambda cells: "  ".join(str(c).rjust(w) for c, w in zip(cells, widths))  # noqa: E731
-    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
-
-
-def _markdown(header: list[str], rows: list[list[str]]) -> str:
-    return "\n".join(["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-                      *("| " + " | ".join(r) + " |" for r in rows)])
-
-
 def _summary(result: EvalResult) -> str:
     m = result.metadata
     providers = ", ".join(result.backend.get("providers", [result.backend["backend"]]))
@@ -39,17 +29,17 @@ def _summary(result: EvalResult) -> str:
 
 
 def eval_table(result: EvalResult) -> str:
-    parts = [_summary(result), "", _plain(PARITY_HEADER, _rows(result))]
+    parts = [_summary(result), "", plain_table(PARITY_HEADER, _rows(result))]
     if result.task:
-        parts += ["", _plain(TASK_HEADER, _task_rows(result))]
+        parts += ["", plain_table(TASK_HEADER, _task_rows(result))]
     parts += ["", "PARITY OK" if result.passed else "PARITY FAILED"]
     return "\n".join(parts)
 
 
 def eval_markdown(result: EvalResult) -> str:
     parts = ["# trtbench eval", "", _summary(result), "", "## Parity against PyTorch", "",
-             _markdown(PARITY_HEADER, _rows(result))]
+             markdown_table(PARITY_HEADER, _rows(result))]
     if result.task:
-        parts += ["", "## Task metrics", "", _markdown(TASK_HEADER, _task_rows(result))]
+        parts += ["", "## Task metrics", "", markdown_table(TASK_HEADER, _task_rows(result))]
     parts += ["", f"**{'PARITY OK' if result.passed else 'PARITY FAILED'}**", ""]
     return "\n".join(parts)

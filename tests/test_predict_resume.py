@@ -1,0 +1,80 @@
+"""An interrupted run (kill -9) continues with --resume and writes the same bytes as an uninterrupted one."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from rasterio.windows import Window
+from test_predict_support import LANDSAT8, conv_artifact, crop_scene
+
+from trtbench.errors import InputError
+from trtbench.predict.resume import PROGRESS, work_dir_for
+from trtbench.predict.scene import PredictOptions, predict_scene
+
+ARGS = ["--tile", "64", "--overlap", "16", "--batch", "8", "--probabilities", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    return conv_artifact(tmp_path_factory.mktemp("a") / "l8.onnx", LANDSAT8, width=32, nodata=0.0)
+
+
+@pytest.fixture(scope="module")
+def scene(landsat_scene, tmp_path_factory):
+    """The real scene's top-left 1024 x 900 (a fifth of it fill): ~400 tiles of 64, 19 tile rows."""
+    return crop_scene(landsat_scene, tmp_path_factory.mktemp("s") / "l8_corner.tif", Window(0, 0, 1024, 900))
+
+
+def _predict(artifact, scene, out, *extra) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "trtbench.cli", "predict", str(artifact), str(scene), "-o", str(out), *ARGS, *extra]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def _rows_done(work_dir) -> int:
+    try:
+        return int(np.load(work_dir / PROGRESS)["rows_done"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def test_kill_and_resume_gives_byte_identical_outputs(artifact, scene, tmp_path):
+    reference, resumed = tmp_path / "reference", tmp_path / "resumed"
+    assert _predict(artifact, scene, reference).wait(timeout=300) == 0
+
+    proc = _predict(artifact, scene, resumed)
+    work = work_dir_for(resumed, scene.stem)
+    deadline = time.monotonic() + 120
+    while _rows_done(work) < 3 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert proc.poll() is None, "the run finished before it could be interrupted"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    # Nothing that looks finished: only the hidden work folder.
+    assert [p.name for p in resumed.iterdir()] == [work.name]
+
+    done = _predict(artifact, scene, resumed, "--resume")
+    assert done.wait(timeout=300) == 0, done.stderr.read().decode()
+    names = sorted(p.name for p in reference.iterdir() if p.suffix == ".tif")
+    assert names == sorted(p.name for p in resumed.iterdir() if p.suffix == ".tif") and len(names) == 2
+    for name in names:
+        assert (reference / name).read_bytes() == (resumed / name).read_bytes(), name
+    summary = json.loads((resumed / f"{scene.stem}.json").read_text())
+    assert summary["resumed_from_tile_row"] >= 3
+    assert not work.exists()
+
+
+def test_resume_with_other_options_is_refused(artifact, landsat_scene, tmp_path):
+    work = work_dir_for(tmp_path, landsat_scene.stem)
+    work.mkdir()
+    from trtbench.predict.resume import RunState
+    RunState(work, {"tile": 32}).save(1, {})
+    with pytest.raises(InputError, match="different artifact, scene or options") as info:
+        predict_scene(artifact, landsat_scene, tmp_path, PredictOptions(tile=64, resume=True), progress=False)
+    assert "--resume" in info.value.fix

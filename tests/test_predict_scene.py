@@ -1,0 +1,135 @@
+"""``predict_scene`` on the real Landsat scenes: georeferencing, nodata, seams, small scenes, runners."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import rasterio
+from rasterio.windows import Window
+from test_predict_support import DISPLAY_RGB, LANDSAT8, RECEPTIVE_RADIUS, conv_artifact, crop_scene, read_raster
+
+from trtbench.metadata import read_onnx_metadata
+from trtbench.predict.plan import WindowPlan
+from trtbench.predict.scene import PredictOptions, predict_scene
+from trtbench.predict.seams import edge_disagreement, seam_ratio
+from trtbench.preprocess import normalize
+
+
+@pytest.fixture(scope="module")
+def l8_segmenter(tmp_path_factory):
+    """3-class ConvNet for Landsat 8 DN in B2, B3, B4 order, patch 8; DN 0 is fill."""
+    return conv_artifact(tmp_path_factory.mktemp("a") / "l8_seg.onnx", LANDSAT8, nodata=0.0)
+
+
+@pytest.fixture(scope="module")
+def rgb_regressor(tmp_path_factory):
+    """Regression ConvNet (patch 1) for display RGB: translation-equivariant, so tiling must not show."""
+    return conv_artifact(tmp_path_factory.mktemp("a") / "rgb_reg.onnx", DISPLAY_RGB, task="regression", patch_size=1)
+
+
+def test_landsat8_outputs_keep_the_scene_grid_and_fill_stays_nodata(landsat_scene, l8_segmenter, tmp_path):
+    summary = predict_scene(l8_segmenter, landsat_scene, tmp_path, PredictOptions(tile=256, overlap=64, batch=8,
+                                                                                  probabilities=True), progress=False)
+    scene, src = read_raster(landsat_scene)
+    fill = (scene == 0).any(axis=0)
+    classes, cls_meta = read_raster(tmp_path / summary["outputs"]["class"])
+    probs, prob_meta = read_raster(tmp_path / summary["outputs"]["probabilities"])
+    for meta in (cls_meta, prob_meta):
+        assert (meta["crs"], meta["transform"], meta["width"], meta["height"]) == \
+               (src["crs"], src["transform"], src["width"], src["height"])
+    assert fill.any() and not fill.all()
+    np.testing.assert_array_equal(classes[0] == 255, fill)
+    assert np.isnan(probs[:, fill]).all() and np.isfinite(probs[:, ~fill]).all()
+    np.testing.assert_allclose(probs[:, ~fill].sum(axis=0), 1.0, atol=1e-5)
+    assert summary["valid_pixels"] == int((~fill).sum())
+    assert summary["km2"] == pytest.approx((~fill).sum() * 30 * 30 / 1e6, rel=1e-6)
+
+
+def test_outputs_are_cloud_optimized_with_overviews(landsat_scene, l8_segmenter, tmp_path):
+    from rio_cogeo.cogeo import cog_validate
+
+    summary = predict_scene(l8_segmenter, landsat_scene, tmp_path, PredictOptions(tile=256, overlap=32),
+                            progress=False)
+    path = tmp_path / summary["outputs"]["class"]
+    valid, errors, _ = cog_validate(path)
+    assert valid, errors
+    with rasterio.open(path) as ds:
+        assert ds.overviews(1) and ds.profile["tiled"] and ds.compression is not None
+    written = json.loads((tmp_path / f"{landsat_scene.stem}.json").read_text())
+    assert written["artifact_sha256"] and written["seconds"]["infer"] > 0
+    assert {p.name for p in tmp_path.iterdir()} == {path.name, f"{landsat_scene.stem}.json"}
+
+
+def test_landsat7_nodata_collar_stays_nodata(rgb_scene, rgb_regressor, tmp_path):
+    summary = predict_scene(rgb_regressor, rgb_scene, tmp_path, PredictOptions(tile=128, overlap=32), progress=False)
+    scene, _ = read_raster(rgb_scene)
+    values, meta = read_raster(tmp_path / summary["outputs"]["regression"])
+    collar = (scene == 0).any(axis=0)
+    assert collar.sum() > 0.2 * collar.size          # the real collar is large
+    np.testing.assert_array_equal(np.isnan(values[0]), collar)
+
+
+@pytest.mark.parametrize("tile,overlap,batch", [(64, 16, 5), (96, 40, 3)])
+def test_tiled_matches_whole_image_for_a_convolutional_model(rgb_scene, rgb_regressor, tmp_path, tile, overlap,
+                                                             batch, record_property):
+    summary = predict_scene(rgb_regressor, rgb_scene, tmp_path, PredictOptions(tile=tile, overlap=overlap,
+                                                                               batch=batch), progress=False)
+    tiled = read_raster(tmp_path / summary["outputs"]["regression"])[0][0]
+    meta = read_onnx_metadata(rgb_regressor)
+    with rasterio.open(rgb_scene) as ds:
+        x, mask = normalize(meta, ds.read().astype(np.float32), ds.nodata)
+    whole = ort.InferenceSession(str(rgb_regressor)).run(None, {"pixels": x[None]})[0][0, 0]
+    whole[mask] = np.nan
+    # The scene's own edge differs by design (reflect padding vs the model's zero padding).
+    r = RECEPTIVE_RADIUS
+    interior = np.zeros_like(mask)
+    interior[r:-r, r:-r] = True
+    plan = WindowPlan(*mask.shape, tile, overlap)
+    report = edge_disagreement(tiled, whole, plan, valid=interior & ~mask)
+    record_property("seam_metric", report)
+    scale = np.nanmax(np.abs(whole))
+    assert report["edges_max"] <= 1e-4 * scale and report["elsewhere_max"] <= 1e-4 * scale
+    assert np.array_equal(np.isnan(tiled), mask)
+
+
+def test_blending_removes_the_tile_lines_that_plain_tiling_shows(rgb_scene, rgb_regressor, tmp_path):
+    ratios = {}
+    for overlap in (0, 16):
+        summary = predict_scene(rgb_regressor, rgb_scene, tmp_path / str(overlap),
+                                PredictOptions(tile=64, overlap=overlap), progress=False)
+        image = read_raster(tmp_path / str(overlap) / summary["outputs"]["regression"])[0]
+        ratios[overlap] = seam_ratio(image, WindowPlan(*image.shape[1:], 64, overlap))
+    assert ratios[0] > 1.5 > 1.1 > ratios[16]
+
+
+def test_scene_smaller_than_one_tile(landsat_scene, l8_segmenter, tmp_path):
+    small = crop_scene(landsat_scene, tmp_path / "small.tif", Window(900, 700, 41, 37))
+    out = tmp_path / "out"
+    summary = predict_scene(l8_segmenter, small, out, PredictOptions(tile=256, overlap=64), progress=False)
+    classes, meta = read_raster(out / summary["outputs"]["class"])
+    assert classes.shape == (1, 37, 41) and summary["tiles"] == 1
+    assert meta["transform"] == read_raster(small)[1]["transform"]
+    assert (classes < 3).all()
+
+
+def test_bands_are_picked_by_name_from_a_reordered_file(landsat_scene, l8_segmenter, tmp_path):
+    """A file in B4, B3, B2 order, mapped with --data-bands, gives the same map as the original order."""
+    window = Window(600, 500, 300, 260)
+    original = crop_scene(landsat_scene, tmp_path / "orig.tif", window)
+    data, meta = read_raster(original)
+    flipped = tmp_path / "flipped.tif"
+    with rasterio.open(original) as ds:
+        profile = ds.profile
+    with rasterio.open(flipped, "w", **profile) as out:
+        out.write(data[::-1])
+    opts = PredictOptions(tile=128, overlap=32)
+    a = predict_scene(l8_segmenter, original, tmp_path / "a", opts, progress=False)
+    b = predict_scene(l8_segmenter, flipped, tmp_path / "b", PredictOptions(tile=128, overlap=32,
+                                                                            data_bands=("B4", "B3", "B2")),
+                      progress=False)
+    first = read_raster(tmp_path / "a" / a["outputs"]["class"])[0]
+    second = read_raster(tmp_path / "b" / b["outputs"]["class"])[0]
+    np.testing.assert_array_equal(first, second)

@@ -1,0 +1,97 @@
+"""Input files of a dataset ("sources", e.g. Sentinel-1 and Sentinel-2), read and stacked into one band table.
+
+A model sees one channel stack; the metadata it carries must name every channel with its
+wavelength and normalization. Stacking the sources' sensor tables gives exactly that record, so a
+SAR+optical model exports and evaluates like any single-sensor one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import InputError, TrtbenchError
+from ..raster import open_raster
+from ..sensors import SENSORS, Sensor, custom_sensor, get_sensor
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of input file: its bands in file order, described by a sensor table.
+
+    ``file_bands`` may name bands the table lacks (e.g. a cloud-probability layer); those are never
+    selected. ``nodata`` is the missing-value marker used when a file declares none; ``scale``
+    brings file values to the table's units (e.g. reflectance 0-1 -> x 10000).
+    """
+
+    name: str
+    sensor: Sensor
+    file_bands: tuple[str, ...]
+    nodata: float | None = None
+    scale: float = 1.0
+
+    def select(self, bands: Sequence[str] | None) -> tuple[list[int], Sensor]:
+        """File indices and band table of ``bands`` (default: every file band the table knows)."""
+        known = [b for b in self.file_bands if any(t.matches(b) for t in self.sensor.bands)]
+        chosen = list(bands) if bands else known
+        table = self.sensor.select(chosen)
+        indices = []
+        for band in table.bands:
+            hits = [i for i, name in enumerate(self.file_bands) if band.matches(name)]
+            if not hits:
+                raise TrtbenchError(f"{self.name} files have no band '{band.name}'",
+                                    f"choose among: {', '.join(known)}")
+            indices.append(hits[0])
+        return indices, table
+
+
+def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
+    """One band table for channels stacked from several sensors.
+
+    A single registered table is returned as is (its name keeps pointing at the sensor registry);
+    anything else becomes a custom table carrying every band's wavelength and statistics, which is
+    all a model's metadata needs to rebuild it.
+    """
+    if len(tables) == 1 and tables[0].name in SENSORS:
+        return tables[0]
+    bands = [b for t in tables for b in t.bands]
+    names = [b.name for b in bands]
+    if len(set(names)) != len(names):
+        raise TrtbenchError(f"stacked sensors repeat band names: {names}", "select distinct bands per source")
+    return custom_sensor([b.wavelength for b in bands], min(t.gsd for t in tables), [b.mean for b in bands],
+                         [b.std for b in bands], names)
+
+
+def sensor_from_spec(spec: str) -> Sensor:
+    """A sensor name, or several joined with '+' (``sentinel-1-rtc+sentinel-2-l1c``) for stacked files."""
+    return stack_sensors([get_sensor(name) for name in spec.split("+")])
+
+
+def read_source(paths: Sequence[Path], source: Source, shape: tuple[int, int] | None) -> np.ndarray:
+    """Float32 ``[C, H, W]`` in table units with NaN where data is missing.
+
+    ``paths`` is one multi-band file, or one single-band file per band (MADOS keeps 20 m and 60 m
+    bands in their own files; they are resampled to ``shape`` by nearest neighbour).
+    """
+    if len(paths) == 1:
+        return _read(paths[0], source, shape)
+    if len(paths) != len(source.file_bands):
+        raise InputError(f"{source.name}: found {len(paths)} band files, expected {len(source.file_bands)} "
+                         f"({', '.join(source.file_bands)}) beside {paths[0]}",
+                         "check that every band file of the chip is present")
+    return np.concatenate([_read(p, source, shape) for p in paths])
+
+
+def _read(path: Path, source: Source, shape: tuple[int, int] | None) -> np.ndarray:
+    from rasterio.enums import Resampling
+
+    with open_raster(path) as ds:
+        out_shape = (ds.count, *shape) if shape else None
+        data = ds.read(out_shape=out_shape, resampling=Resampling.nearest).astype(np.float32)
+        nodata = ds.nodata if ds.nodata is not None else source.nodata
+    if nodata is not None and not np.isnan(nodata):
+        data[data == nodata] = np.nan
+    return data * source.scale if source.scale != 1.0 else data

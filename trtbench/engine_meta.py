@@ -1,0 +1,151 @@
+"""The JSON sidecar beside a TensorRT engine, and the checks that refuse an engine that cannot run here.
+
+A serialized engine runs only with the TensorRT version that built it, on GPUs of the compute
+capability it was built for, and only for shapes inside its optimization profiles. TensorRT itself
+reports a mismatch as a deserialization failure (or a crash); the sidecar lets trtbench say what
+differs and what to do. It also records the engine's size and sha256, so a truncated or replaced
+engine file is caught before TensorRT reads it, and the trtbench metadata (bands, normalization,
+task) so ``eval``, ``bench`` and ``predict`` need only the engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import TrtbenchError
+from .export.shapes import ShapeProfile
+from .fileio import atomic_output
+from .metadata import ModelMetadata
+
+SIDECAR_SUFFIX = ".json"
+SIDECAR_FORMAT = 1
+ENGINE_SUFFIXES = (".engine", ".plan", ".trt")
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    """What an engine depends on: the TensorRT build and the GPU."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str  # "8.6"
+
+
+@dataclass
+class EngineSidecar:
+    runtime: RuntimeInfo
+    precision: str
+    profiles: list[dict[str, dict[str, list[int]]]]   # per optimization profile: input -> {min, opt, max}
+    source_onnx: str
+    source_onnx_sha256: str
+    engine_bytes: int
+    engine_sha256: str
+    metadata: dict[str, Any]                          # ModelMetadata as a dict
+    builder: dict[str, Any] = field(default_factory=dict)   # workspace, optimization level, timing cache ...
+    plugins: list[str] = field(default_factory=list)        # plugin libraries needed to deserialize
+    format_version: int = SIDECAR_FORMAT
+
+    @property
+    def model_metadata(self) -> ModelMetadata:
+        return ModelMetadata.from_dict(self.metadata)
+
+    def shape_profiles(self, index: int = 0) -> list[ShapeProfile]:
+        return [ShapeProfile.from_dict(name, shapes) for name, shapes in self.profiles[index].items()]
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineSidecar:
+        data = json.loads(text)
+        if data.get("format_version", 0) > SIDECAR_FORMAT:
+            raise TrtbenchError(f"engine sidecar format {data['format_version']} is newer than this trtbench",
+                                "upgrade trtbench")
+        data["runtime"] = RuntimeInfo(**data["runtime"])
+        return cls(**data)
+
+
+def sidecar_path(engine: str | Path) -> Path:
+    engine = Path(engine)
+    return engine.with_name(engine.name + SIDECAR_SUFFIX)
+
+
+def is_engine_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in ENGINE_SUFFIXES
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_sidecar(engine: str | Path, sidecar: EngineSidecar) -> Path:
+    path = sidecar_path(engine)
+    with atomic_output(path) as tmp:
+        tmp.write_text(sidecar.to_json())
+    return path
+
+
+def read_sidecar(engine: str | Path) -> EngineSidecar:
+    """The sidecar of ``engine``; an engine without one is refused (nothing says what it expects)."""
+    path = sidecar_path(engine)
+    if not Path(engine).is_file():
+        raise TrtbenchError(f"engine file not found: {engine}", "check the path")
+    if not path.is_file():
+        raise TrtbenchError(f"{engine} has no sidecar {path.name}: its TensorRT version, GPU, profiles and model "
+                            "metadata are unknown", "build engines with `trtbench export --format engine`, which "
+                            "writes the sidecar, and keep it beside the engine")
+    try:
+        return EngineSidecar.from_json(path.read_text())
+    except (ValueError, TypeError, KeyError) as exc:
+        raise TrtbenchError(f"engine sidecar {path} is unreadable ({type(exc).__name__}: {exc})",
+                            "rebuild the engine with `trtbench export --format engine`") from None
+
+
+def verify_engine_file(engine: str | Path, sidecar: EngineSidecar) -> None:
+    """Refuse a truncated or replaced engine file (its size or sha256 differs from the sidecar's)."""
+    size = Path(engine).stat().st_size
+    if size != sidecar.engine_bytes:
+        raise TrtbenchError(f"{engine} is {size} bytes but was built as {sidecar.engine_bytes} bytes: the file is "
+                            "truncated or was replaced", "copy the engine again, or rebuild it")
+    if file_sha256(engine) != sidecar.engine_sha256:
+        raise TrtbenchError(f"{engine} differs from the engine its sidecar describes (sha256 mismatch)",
+                            "copy the engine and its .json sidecar together, or rebuild it")
+
+
+def check_runtime(sidecar: EngineSidecar, here: RuntimeInfo, engine: str | Path = "engine") -> None:
+    """Refuse an engine from another TensorRT version or GPU architecture; warn on another GPU model.
+
+    TensorRT engines are not portable across TensorRT versions nor compute capabilities (unless built
+    with version/hardware compatibility, which trtbench does not request), so either mismatch is fatal.
+    Same compute capability on a different GPU model deserializes, but its tactics were timed elsewhere.
+    """
+    built = sidecar.runtime
+    if built.tensorrt_version != here.tensorrt_version:
+        raise TrtbenchError(f"{engine} was built with TensorRT {built.tensorrt_version}; this machine has "
+                            f"TensorRT {here.tensorrt_version}", "rebuild the engine here with `trtbench export "
+                            f"{sidecar.source_onnx} --format engine` (engines are TensorRT-version specific)")
+    if built.compute_capability != here.compute_capability:
+        raise TrtbenchError(f"{engine} was built for compute capability {built.compute_capability} "
+                            f"({built.gpu_name}); this GPU ({here.gpu_name}) is {here.compute_capability}",
+                            "rebuild the engine on this GPU with `trtbench export ... --format engine`")
+    if built.gpu_name != here.gpu_name:
+        log.warning("%s was built on %s and runs on %s (same compute capability %s): it works, but rebuild it "
+                    "here for tactics timed on this GPU", engine, built.gpu_name, here.gpu_name, here.compute_capability)
+
+
+def read_engine_metadata(engine: str | Path) -> ModelMetadata:
+    """The trtbench metadata of an engine (from its sidecar), with the engine's precision."""
+    sidecar = read_sidecar(engine)
+    if Path(engine).stat().st_size != sidecar.engine_bytes:  # cheap; the full hash is checked on load
+        verify_engine_file(engine, sidecar)
+    return sidecar.model_metadata.with_(precision=sidecar.precision)

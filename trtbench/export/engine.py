@@ -1,0 +1,150 @@
+"""ONNX -> serialized TensorRT engine (+ JSON sidecar), through TensorRT's documented Python API.
+
+One code path for TensorRT 10 and 11: the network is *strongly typed* (TensorRT 11 is strongly typed
+only and removed the FP16/INT8 builder flags; on 10 the ``STRONGLY_TYPED`` creation flag gives the
+same behaviour), so the precision of every layer comes from the ONNX graph itself: an FP16 graph from
+:mod:`trtbench.export.precision`, INT8 from its Q/DQ nodes. This module therefore only parses, sets the
+optimization profiles, workspace, optimization level and timing cache, builds, and records what the
+engine depends on. Needs libnvinfer and a GPU; everything it validates first runs on CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from ..engine_meta import EngineSidecar, RuntimeInfo, file_sha256, write_sidecar
+from ..errors import BackendUnavailable, InputError, TrtbenchError
+from ..fileio import atomic_output
+from ..metadata import read_onnx_metadata
+from .shapes import ShapeProfile, default_profile, validate_profile
+
+log = logging.getLogger(__name__)
+DEFAULT_OPT_LEVEL = 3  # TensorRT's own default; 0..5 trades build time for tactic search
+
+
+def import_tensorrt() -> Any:
+    """``tensorrt`` on a machine with a CUDA GPU, else :class:`BackendUnavailable` saying why not."""
+    from ..doctor import tensorrt_status
+
+    status = tensorrt_status()
+    if not status["available"]:
+        raise BackendUnavailable(f"TensorRT cannot run here: {status['reason']}",
+                                 "build and run engines on the target GPU machine; on this one, `trtbench check "
+                                 "MODEL.onnx` audits the ONNX file and the FP16/INT8 ONNX files run in ONNX Runtime")
+    import tensorrt as trt
+
+    return trt
+
+
+def runtime_info(trt: Any) -> RuntimeInfo:
+    """The TensorRT version and the current CUDA device, as recorded in (and checked against) sidecars."""
+    import torch
+
+    major, minor = torch.cuda.get_device_capability()
+    return RuntimeInfo(trt.__version__, torch.cuda.get_device_name(), f"{major}.{minor}")
+
+
+def load_plugins(trt: Any, libraries: Sequence[str | Path]) -> None:
+    """Register plugin libraries (e.g. DynamicPatchEmbed) before parsing or deserializing."""
+    from ..kernels.loader import load_plugin_library
+
+    for lib in libraries:
+        try:
+            load_plugin_library(lib)
+        except (FileNotFoundError, RuntimeError) as exc:
+            raise TrtbenchError(f"cannot load TensorRT plugin library {lib}: {exc}",
+                                "build the plugin for this TensorRT version (kernels/README.md)") from None
+
+
+def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequence[ShapeProfile] | None = None,
+                 workspace_gib: float | None = None, opt_level: int = DEFAULT_OPT_LEVEL,
+                 timing_cache: str | Path | None = None, plugins: Sequence[str | Path] = ()) -> Path:
+    """Build ``output`` (a serialized engine) from ``onnx_path`` and write its sidecar beside it."""
+    onnx_path = Path(onnx_path)
+    meta = read_onnx_metadata(onnx_path)
+    profiles = list(profiles or [default_profile(meta)])
+    static = static_input_dims(onnx_path)
+    for profile in profiles:
+        if profile.name not in static:
+            raise InputError(f"--shapes names '{profile.name}', not an input of {onnx_path.name}",
+                             f"inputs: {', '.join(static)}")
+        validate_profile(profile, meta, static[profile.name])
+    if not 0 <= opt_level <= 5:
+        raise InputError(f"--opt-level {opt_level} is outside TensorRT's 0..5", "pass 0 (fast build) .. 5 (slow build)")
+    trt = import_tensorrt()
+    load_plugins(trt, plugins)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(_strongly_typed_flag(trt))
+    parser = trt.OnnxParser(network, logger)
+    log.info("parsing %s", onnx_path)
+    if not parser.parse_from_file(str(onnx_path)):
+        raise TrtbenchError(f"TensorRT {trt.__version__} cannot parse {onnx_path.name}:\n  " + "\n  ".join(
+            _parser_errors(parser)), f"run `trtbench check {onnx_path}` for a node-by-node audit")
+    config = builder.create_builder_config()
+    if workspace_gib:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
+    config.builder_optimization_level = opt_level
+    for profile in profiles:
+        trt_profile = builder.create_optimization_profile()
+        trt_profile.set_shape(profile.name, profile.min, profile.opt, profile.max)
+        config.add_optimization_profile(trt_profile)
+    cache = _attach_timing_cache(config, timing_cache)
+    log.info("building the engine (minutes for large models at --opt-level %d)", opt_level)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise TrtbenchError(f"TensorRT failed to build an engine from {onnx_path.name} (see its log above)",
+                            "lower --opt-level, raise --workspace, or narrow --shapes; `trtbench check` the ONNX")
+    output = Path(output)
+    with atomic_output(output) as tmp:
+        tmp.write_bytes(memoryview(plan))
+    if timing_cache:
+        with atomic_output(timing_cache) as tmp:
+            tmp.write_bytes(memoryview(cache.serialize()))
+    write_sidecar(output, EngineSidecar(
+        runtime=runtime_info(trt), precision=meta.precision,
+        profiles=[{p.name: p.to_dict() for p in profiles}], source_onnx=str(onnx_path.resolve()),
+        source_onnx_sha256=file_sha256(onnx_path), engine_bytes=output.stat().st_size,
+        engine_sha256=file_sha256(output), metadata=asdict(meta),
+        builder={"workspace_gib": workspace_gib, "opt_level": opt_level, "strongly_typed": True,
+                 "timing_cache": str(timing_cache) if timing_cache else None},
+        plugins=[str(Path(p).resolve()) for p in plugins]))
+    return output
+
+
+def static_input_dims(onnx_path: str | Path) -> dict[str, list[int | None]]:
+    """Graph input name -> its dims (None where symbolic): a profile must agree with the static ones."""
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    initializers = {i.name for i in model.graph.initializer}
+    return {i.name: [d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
+            for i in model.graph.input if i.name not in initializers}
+
+
+def _strongly_typed_flag(trt: Any) -> int:
+    # TensorRT 11 networks are strongly typed by construction and may not expose the flag any more.
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 0 if flag is None else 1 << int(flag)
+
+
+def _parser_errors(parser: Any) -> list[str]:
+    out = []
+    for i in range(parser.num_errors):
+        err = parser.get_error(i)
+        node = err.node_name() if hasattr(err, "node_name") else err.node()
+        op = err.node_operator() if hasattr(err, "node_operator") else ""
+        out.append(f"node {node} ({op}): {err.desc()}" if op else f"node {node}: {err.desc()}")
+    return out
+
+
+def _attach_timing_cache(config: Any, path: str | Path | None) -> Any:
+    """A persistent timing cache: reuse tactic timings of earlier builds on this GPU (much faster rebuilds)."""
+    previous = Path(path).read_bytes() if path and Path(path).is_file() else b""
+    cache = config.create_timing_cache(previous)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    return cache

@@ -1,0 +1,98 @@
+"""``trtbench export`` end to end: model or ONNX -> fp32 ONNX -> precision ONNX -> engine.
+
+Every request is validated before the first minute of work (format, precision, calibration data,
+shape profiles, TensorRT availability for engines), so a bad flag never costs an export, and every
+file is written atomically, so a failure leaves nothing half-written. An engine's ONNX source at its
+deployment precision is kept beside it (``<engine stem>.<precision>.onnx``): it is the artifact the
+CPU proxies evaluate, and the sidecar records its hash.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..engine_meta import ENGINE_SUFFIXES
+from ..errors import InputError
+from ..metadata import ModelMetadata, read_onnx_metadata
+from ..models import GeoModel
+from .engine import DEFAULT_OPT_LEVEL, build_engine, import_tensorrt, static_input_dims
+from .onnx_export import export_onnx
+from .precision import PRECISIONS, calibration_files, convert_precision
+from .shapes import ShapeProfile, parse_shapes, validate_profile
+
+FORMATS = ("onnx", "engine")
+
+
+@dataclass
+class ExportRequest:
+    format: str = "onnx"
+    precision: str = "fp32"
+    opset: int | None = None
+    shapes: str | None = None
+    calib_data: Sequence[str] = ()
+    calib_samples: int = 256
+    calib_method: str = "minmax"
+    data_bands: Sequence[str] | None = None
+    workspace_gib: float | None = None
+    opt_level: int = DEFAULT_OPT_LEVEL
+    timing_cache: str | None = None
+    plugins: Sequence[str] = field(default_factory=tuple)
+
+
+def export_artifact(source: GeoModel | str | Path, output: str | Path, request: ExportRequest) -> list[Path]:
+    """Write the requested artifact(s); returns the files written, the requested one last."""
+    output = Path(output)
+    meta = source.metadata if isinstance(source, GeoModel) else read_onnx_metadata(source)
+    profiles = _validate(source, output, request, meta)
+    written: list[Path] = []
+    with tempfile.TemporaryDirectory(prefix=".trtbench-export-", dir=output.parent if output.parent.is_dir() else None) as work:
+        final_onnx = output if request.format == "onnx" else output.with_name(f"{output.stem}.{request.precision}.onnx")
+        if isinstance(source, GeoModel):
+            fp32 = final_onnx if request.precision == "fp32" else Path(work) / "fp32.onnx"
+            fp32 = export_onnx(source, fp32, opset=request.opset)
+            written += [fp32] if fp32 == final_onnx else []
+        else:
+            fp32 = Path(source)
+            final_onnx = fp32 if request.precision == "fp32" else final_onnx
+        if request.precision != "fp32":
+            written.append(convert_precision(fp32, final_onnx, request.precision, calib_data=request.calib_data,
+                                             calib_samples=request.calib_samples, calib_method=request.calib_method,
+                                             data_bands=request.data_bands))
+        if request.format == "engine":
+            written.append(build_engine(final_onnx, output, profiles=profiles, workspace_gib=request.workspace_gib,
+                                        opt_level=request.opt_level, timing_cache=request.timing_cache,
+                                        plugins=request.plugins))
+    return written
+
+
+def _validate(source: GeoModel | str | Path, output: Path, request: ExportRequest,
+              meta: ModelMetadata) -> list[ShapeProfile] | None:
+    if request.format not in FORMATS:
+        raise InputError(f"unknown format '{request.format}'", f"use one of: {', '.join(FORMATS)}")
+    if request.precision not in PRECISIONS:
+        raise InputError(f"unknown precision '{request.precision}'", f"use one of: {', '.join(PRECISIONS)}")
+    want = (".onnx",) if request.format == "onnx" else ENGINE_SUFFIXES
+    if output.suffix.lower() not in want:
+        raise InputError(f"-o {output} does not end in {' or '.join(want)} for --format {request.format}",
+                         f"name the output e.g. {output.stem}{want[0]}")
+    if not isinstance(source, GeoModel) and Path(source).resolve() == output.resolve():
+        raise InputError("the output would overwrite the input ONNX file", "choose another -o")
+    if not isinstance(source, GeoModel) and request.format == "onnx" and request.precision == "fp32":
+        raise InputError(f"{source} is already an fp32 ONNX file", "ask for --precision fp16/int8 or --format engine")
+    if request.precision == "int8":
+        calibration_files(request.calib_data)   # refuse INT8 without real calibration chips, before any work
+    elif request.calib_data:
+        raise InputError(f"--calib-data is for --precision int8, not {request.precision}", "drop --calib-data")
+    if request.format != "engine":
+        if request.shapes:
+            raise InputError("--shapes sets a TensorRT optimization profile", "use it with --format engine")
+        return None
+    profiles = parse_shapes(request.shapes, meta.inputs) if request.shapes else None
+    static = None if isinstance(source, GeoModel) else static_input_dims(source)
+    for profile in profiles or ():
+        validate_profile(profile, meta, (static or {}).get(profile.name))
+    import_tensorrt()   # fail now, not after the export and calibration, when engines cannot be built here
+    return profiles

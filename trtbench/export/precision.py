@@ -1,0 +1,257 @@
+"""Deployment precisions as ONNX rewrites: FP16 (mixed, with an FP32 block list) and INT8 (Q/DQ).
+
+Precision lives in the ONNX graph, not in builder flags: TensorRT 11 is strongly typed only, and on
+TensorRT 10 the strongly typed network gives the same result, so one FP16/INT8 ONNX file serves both.
+The converted files are artifacts in their own right: they carry the trtbench metadata (with their
+precision) and run in ONNX Runtime on CPU, which is how their accuracy cost is measured on real chips
+(``trtbench eval``) before anyone builds an engine.
+
+- FP16: onnxconverter-common's float16 conversion, keeping in FP32 the ops that overflow or lose too
+  much in half precision (LayerNormalization, Softmax: TensorRT warns about both) and every node that
+  does not depend on the pixel *values* (the band-embedding weight generator and the sin/cos position
+  embedding: computed from wavelengths and shapes, cheap, and precision-sensitive). Inputs and outputs
+  stay float32 so callers feed the same arrays.
+- INT8: ONNX Runtime's ``quantize_static`` in QDQ format with symmetric scales (zero points 0, the only
+  form TensorRT accepts), weights per channel, biases left in float (TensorRT has no INT32 DQ), and
+  activation ranges calibrated on real chips tiled and normalised exactly as ``eval`` does.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from ..errors import InputError, TrtbenchError
+from ..metadata import ModelMetadata, read_onnx_metadata
+from .onnx_export import save_checked, write_metadata
+
+log = logging.getLogger(__name__)
+PRECISIONS = ("fp32", "fp16", "int8")
+KEEP_FP32_OPS = ("LayerNormalization", "Softmax")
+SHAPE_ONLY_OPS = ("Shape", "Size")  # their outputs depend on a tensor's shape, not on its values
+INT8_OPS = ("Conv", "MatMul", "Gemm")  # where TensorRT's INT8 kernels pay off; the rest stays float
+CALIB_METHODS = ("minmax", "entropy", "percentile")
+CALIB_BATCH = 8  # ranges are merged every this many tiles so calibration memory stays bounded
+
+
+def convert_precision(src: str | Path, dst: str | Path, precision: str, *, calib_data: Sequence[str | Path] = (),
+                      calib_samples: int = 256, calib_method: str = "minmax", data_bands: Sequence[str] | None = None,
+                      tile: int | None = None) -> Path:
+    """Write ``src`` (an fp32 trtbench ONNX file) at ``precision`` to ``dst``."""
+    meta = read_onnx_metadata(src)
+    if meta.precision != "fp32":
+        raise InputError(f"{src} is already {meta.precision}", "convert the fp32 ONNX file instead")
+    if precision == "fp16":
+        return convert_fp16(src, dst)
+    if precision == "int8":
+        return quantize_int8(src, dst, calib_data, samples=calib_samples, method=calib_method,
+                             data_bands=data_bands, tile=tile)
+    raise InputError(f"unknown precision '{precision}'", f"use one of: {', '.join(PRECISIONS)}")
+
+
+def convert_fp16(src: str | Path, dst: str | Path, keep_fp32_ops: Iterable[str] = KEEP_FP32_OPS) -> Path:
+    """Mixed FP16 ONNX: float16 everywhere except ``keep_fp32_ops`` and the pixel-independent nodes."""
+    from onnxconverter_common import float16
+
+    meta = read_onnx_metadata(src)
+    model = onnx.load(str(src))
+    _name_nodes(model.graph)
+    _drop_initializer_value_info(model.graph)
+    blocked = pixel_independent_nodes(model.graph, meta.inputs[0])
+    ops = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(keep_fp32_ops))
+    _split_shared_initializers(model.graph, {n.name for n in model.graph.node if n.op_type in ops} | blocked)
+    converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=ops,
+                                                 node_block_list=sorted(blocked))
+    drop_fp16_round_trips(converted.graph)
+    write_metadata(converted, meta.with_(precision="fp16"))
+    return save_checked(converted, dst)
+
+
+def pixel_independent_nodes(graph: onnx.GraphProto, pixel_input: str) -> set[str]:
+    """Names of nodes whose outputs do not depend on the values of ``pixel_input``.
+
+    These are generators (band-embedding weights from wavelengths, sin/cos positions from the grid
+    shape): they run on constants and shapes only, so keeping them in FP32 costs no throughput.
+    """
+    tainted = {pixel_input}
+    independent = set()
+    for node in graph.node:  # ONNX nodes are topologically sorted
+        if node.op_type not in SHAPE_ONLY_OPS and any(i in tainted for i in node.input):
+            tainted.update(node.output)
+        else:
+            independent.add(node.name)
+    return independent
+
+
+def drop_fp16_round_trips(graph: onnx.GraphProto) -> int:
+    """Remove ``Cast(to fp16) -> Cast(to fp32)`` pairs; returns how many fp32 casts were dropped.
+
+    The converter wraps *each* blocked node in casts, so a chain of FP32 nodes (the sin/cos position
+    embedding) would round through FP16 between every pair of them: a 1e-3 relative error on a
+    phase of hundreds of radians is a wrong embedding. Wiring the FP32 consumers to the FP32 source
+    keeps the chain in FP32, as intended.
+    """
+    outputs = {o.name for o in graph.output}
+    producers = {out: node for node in graph.node for out in node.output}
+    to_fp16, to_fp32 = onnx.TensorProto.FLOAT16, onnx.TensorProto.FLOAT
+    renames: dict[str, str] = {}
+    dropped = []
+    for node in graph.node:
+        source = producers.get(node.input[0]) if node.op_type == "Cast" and node.input else None
+        if (source is not None and source.op_type == "Cast" and _cast_to(node) == to_fp32
+                and _cast_to(source) == to_fp16 and node.output[0] not in outputs
+                and _is_float32(graph, source.input[0], producers)):
+            renames[node.output[0]] = source.input[0]
+            dropped.append(node)
+    for node in dropped:
+        graph.node.remove(node)
+    for node in graph.node:
+        for i, name in enumerate(node.input):
+            node.input[i] = renames.get(name, name)
+    used = {i for node in graph.node for i in node.input} | outputs
+    for node in [n for n in graph.node if n.op_type == "Cast" and n.output[0] not in used]:
+        graph.node.remove(node)
+    return len(dropped)
+
+
+def _cast_to(node: onnx.NodeProto) -> int | None:
+    return next((a.i for a in node.attribute if a.name == "to"), None)
+
+
+def _is_float32(graph: onnx.GraphProto, name: str, producers: dict[str, onnx.NodeProto]) -> bool:
+    # The source of a to-fp16 cast is float32 unless it is itself a cast to something else.
+    source = producers.get(name)
+    if source is not None and source.op_type == "Cast":
+        return _cast_to(source) == onnx.TensorProto.FLOAT
+    typed = {v.name: v.type.tensor_type.elem_type for v in (*graph.value_info, *graph.input)}
+    return typed.get(name, onnx.TensorProto.FLOAT) == onnx.TensorProto.FLOAT
+
+
+def _drop_initializer_value_info(graph: onnx.GraphProto) -> None:
+    # The converter retypes value_info to fp16 before it spares the initializers of blocked nodes, so an
+    # initializer that also has a value_info entry (the dynamo exporter writes them) would be rounded to
+    # fp16 and cast back. The entries are redundant: an initializer carries its own type.
+    initializers = {i.name for i in graph.initializer}
+    kept = [v for v in graph.value_info if v.name not in initializers]
+    del graph.value_info[:]
+    graph.value_info.extend(kept)
+
+
+def _split_shared_initializers(graph: onnx.GraphProto, fp32_nodes: set[str]) -> None:
+    # An initializer read by both an FP32 node and an FP16 node needs one copy per precision; the
+    # converter keeps it whole in FP32, which leaves the FP16 consumer with a mistyped input.
+    readers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in set(node.input):
+            readers.setdefault(name, []).append(node)
+    for init in list(graph.initializer):
+        nodes = readers.get(init.name, [])
+        fp16_readers = [n for n in nodes if n.name not in fp32_nodes]
+        if init.data_type != onnx.TensorProto.FLOAT or not fp16_readers or len(fp16_readers) == len(nodes):
+            continue
+        copy = graph.initializer.add()
+        copy.CopyFrom(init)
+        copy.name = f"{init.name}__fp16"
+        for node in fp16_readers:
+            for i, name in enumerate(node.input):
+                if name == init.name:
+                    node.input[i] = copy.name
+
+
+def _name_nodes(graph: onnx.GraphProto) -> None:
+    # The block list addresses nodes by name; give unnamed ones a stable name.
+    for i, node in enumerate(graph.node):
+        if not node.name:
+            node.name = f"{node.op_type}_{i}"
+
+
+class ChipCalibrationReader:
+    """ONNX Runtime ``CalibrationDataReader`` over normalised tiles of real chips, one tile per batch."""
+
+    def __init__(self, input_name: str, tiles: Sequence[np.ndarray]):
+        self.input_name = input_name
+        self.tiles = list(tiles)
+        self._next = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        if self._next >= len(self.tiles):
+            return None
+        tile = self.tiles[self._next]
+        self._next += 1
+        return {self.input_name: tile[None].astype(np.float32)}
+
+    def __len__(self) -> int:
+        return len(self.tiles)
+
+
+def calibration_tiles(meta: ModelMetadata, calib_data: Sequence[str | Path], samples: int,
+                      data_bands: Sequence[str] | None = None, tile: int | None = None) -> list[np.ndarray]:
+    """Up to ``samples`` tiles of the calibration chips, normalised exactly as at inference."""
+    from ..evaluate import normalised_tiles
+
+    files = calibration_files(calib_data)
+    if samples < 1:
+        raise InputError(f"--calib-samples must be >= 1, got {samples}", "pass e.g. --calib-samples 256")
+    tiles = []
+    for pixels in normalised_tiles(meta, files, tile, data_bands):
+        tiles.append(pixels)
+        if len(tiles) == samples:
+            break
+    if len(tiles) < samples:
+        log.warning("calibrating on %d tile(s), fewer than the %d requested: INT8 ranges from few tiles may clip "
+                    "unseen scenes", len(tiles), samples)
+    return tiles
+
+
+def calibration_files(calib_data: Sequence[str | Path]) -> list[Path]:
+    """GeoTIFFs named directly or found (sorted) in named folders."""
+    if not calib_data:
+        raise InputError("INT8 needs calibration data: activation ranges are measured on real chips",
+                         "pass --calib-data with GeoTIFF chips (files or a folder) of the sensor the model takes")
+    files: list[Path] = []
+    for item in map(Path, calib_data):
+        if item.is_dir():
+            found = sorted(p for p in item.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+            if not found:
+                raise InputError(f"calibration folder {item} holds no .tif files", "point --calib-data at GeoTIFF chips")
+            files += found
+        elif item.is_file():
+            files.append(item)
+        else:
+            raise InputError(f"calibration data not found: {item}", "check the --calib-data path")
+    return files
+
+
+def quantize_int8(src: str | Path, dst: str | Path, calib_data: Sequence[str | Path], *, samples: int = 256,
+                  method: str = "minmax", data_bands: Sequence[str] | None = None, tile: int | None = None) -> Path:
+    """INT8 Q/DQ ONNX calibrated on real chips, in the symmetric form TensorRT consumes."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+
+    methods = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    if method not in methods:
+        raise InputError(f"unknown calibration method '{method}'", f"use one of: {', '.join(CALIB_METHODS)}")
+    meta = read_onnx_metadata(src)
+    reader = ChipCalibrationReader(meta.inputs[0], calibration_tiles(meta, calib_data, samples, data_bands, tile))
+    log.info("calibrating INT8 ranges on %d tile(s)", len(reader))
+    with tempfile.TemporaryDirectory(prefix="trtbench-int8-") as work:
+        quantized = Path(work) / "int8.onnx"
+        try:
+            quantize_static(str(src), str(quantized), reader, quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=list(INT8_OPS), per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=methods[method],
+                            extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                           "QuantizeBias": False, "CalibMaxIntermediateOutputs": CALIB_BATCH},
+                            calibration_providers=["CPUExecutionProvider"])
+        except (ValueError, RuntimeError) as exc:
+            raise TrtbenchError(f"INT8 calibration of {src} failed: {str(exc).splitlines()[0][:300]}",
+                                "check that the calibration chips match the model's bands and sizes") from None
+        model = onnx.load(str(quantized))
+    write_metadata(model, meta.with_(precision="int8"))
+    return save_checked(model, dst)

@@ -1,0 +1,139 @@
+"""Many scenes: expand globs, then map each scene as one task on a Dask cluster.
+
+A local cluster (one process per worker) is started by default, or an existing scheduler is used
+when its address is given; no home-made scheduler. Each scene is independent: a failure is
+recorded with its message and the others carry on. Workers report tile rows done as Dask events,
+which drive one progress bar per scene plus an overall bar in the client.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from ..errors import InputError
+from .resume import file_sha256
+from .scene import PredictOptions, artifact_metadata, check_output_dir, predict_scene
+
+PROGRESS_TOPIC = "trtbench-predict-rows"
+
+
+@dataclass
+class BatchResult:
+    done: dict[str, dict[str, Any]] = field(default_factory=dict)    # scene -> summary
+    failed: dict[str, str] = field(default_factory=dict)             # scene -> error message
+
+
+def expand_scenes(patterns: Sequence[str]) -> list[Path]:
+    """Scene paths from paths and glob patterns, in order, without duplicates."""
+    if not patterns:
+        raise InputError("no scenes given", "pass one or more GeoTIFFs or a quoted glob such as 'scenes/*.tif'")
+    scenes: list[Path] = []
+    for pattern in patterns:
+        if glob.has_magic(pattern):
+            hits = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
+            if not hits:
+                raise InputError(f"no file matches {pattern}", "check the pattern (quote it so the shell leaves it)")
+            scenes.extend(hits)
+        else:
+            scenes.append(Path(pattern))
+    unique = list(dict.fromkeys(p.resolve() for p in scenes))
+    stems = [p.stem for p in unique]
+    clashes = sorted({s for s in stems if stems.count(s) > 1})
+    if clashes:
+        raise InputError(f"several scenes are named {', '.join(clashes)}: their outputs would overwrite each other",
+                         "predict them into separate output folders")
+    return unique
+
+
+def predict_many(artifact: str | Path, scenes: Sequence[Path], out_dir: str | Path, options: PredictOptions,
+                 *, workers: int = 1, scheduler: str | None = None, progress: bool = True) -> BatchResult:
+    """Map every scene; one scene without a scheduler runs in this process, anything else on Dask."""
+    artifact_metadata(artifact)        # fail fast on a bad artifact, before any cluster starts
+    check_output_dir(Path(out_dir))
+    digest = file_sha256(artifact)
+    if len(scenes) == 1 and scheduler is None:
+        return BatchResult(done={str(scenes[0]): predict_scene(artifact, scenes[0], out_dir, options,
+                                                               progress=progress, artifact_hash=digest)})
+    if options.threads is None and scheduler is None:
+        # Share the cores between local workers instead of oversubscribing them.
+        options = replace(options, threads=max(1, (os.cpu_count() or 1) // max(workers, 1)))
+    with _client(workers, scheduler) as client:
+        return _run_on(client, artifact, scenes, out_dir, options, digest, progress)
+
+
+@contextlib.contextmanager
+def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
+    """A Dask client on the given scheduler, or on a local cluster of ``workers`` processes."""
+    from distributed import Client, LocalCluster
+
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more")
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout="20s")
+        except OSError as exc:
+            raise InputError(f"cannot reach the Dask scheduler at {scheduler}: {exc}",
+                             "check the address (tcp://host:8786) or drop --scheduler for a local cluster") from None
+        with client:
+            yield client
+        return
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+def _run_on(client, artifact: str | Path, scenes: Sequence[Path], out_dir: str | Path, options: PredictOptions,
+            digest: str, progress: bool) -> BatchResult:
+    from distributed import as_completed
+
+    result = BatchResult()
+    overall = tqdm(total=len(scenes), desc="scenes", unit="scene", disable=not progress, position=0)
+    bars: dict[str, tqdm] = {}
+
+    def on_event(event: tuple[float, dict[str, Any]]) -> None:
+        msg = event[1]
+        if not progress:
+            return
+        bar = bars.get(msg["scene"])
+        if bar is None:
+            bar = bars[msg["scene"]] = tqdm(total=msg["total"], desc=msg["scene"], unit="row",
+                                            position=len(bars) + 1, leave=False)
+        bar.update(msg["done"] - bar.n)
+
+    client.subscribe_topic(PROGRESS_TOPIC, on_event)
+    futures = {client.submit(_remote_scene, str(artifact), str(scene), str(out_dir), options, digest,
+                             pure=False, key=f"predict-{scene.stem}-{os.getpid()}"): scene for scene in scenes}
+    try:
+        for future in as_completed(futures):
+            scene = futures[future]
+            try:
+                result.done[str(scene)] = future.result()
+            except Exception as exc:  # one scene's failure must not lose the others
+                result.failed[str(scene)] = str(exc)
+                overall.write(f"failed: {scene}: {exc}")
+            overall.update(1)
+    finally:
+        client.unsubscribe_topic(PROGRESS_TOPIC)
+        for bar in (*bars.values(), overall):
+            bar.close()
+    return result
+
+
+def _remote_scene(artifact: str, scene: str, out_dir: str, options: PredictOptions, digest: str) -> dict[str, Any]:
+    """Runs on a Dask worker: one scene, reporting tile rows to the client through events."""
+    from distributed import get_worker
+
+    worker = get_worker()
+
+    def report(name: str, done: int, total: int) -> None:
+        worker.log_event(PROGRESS_TOPIC, {"scene": name, "done": done, "total": total})
+
+    return predict_scene(artifact, scene, out_dir, options, progress=False, on_row=report, artifact_hash=digest)

@@ -1,0 +1,96 @@
+"""Window planning: which tiles cover a scene, and where each one's output is trusted.
+
+The scene is tiled with a uniform stride in a *padded* frame: the scene starts ``overlap // 2``
+pixels in, so the discarded border of the first and last tiles falls into reflect padding rather
+than onto real pixels, and every scene pixel is covered by at least one tile with positive weight.
+Tile rows are processed top to bottom; after row ``r`` every padded row above the next row's
+origin is final, which lets output be written strip by strip with memory bounded by one strip.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import InputError
+from ..metadata import ModelMetadata
+
+
+@dataclass(frozen=True)
+class WindowPlan:
+    height: int      # scene size in pixels
+    width: int
+    tile: int        # tile edge in pixels (a multiple of the model's patch size)
+    overlap: int     # pixels shared by neighbouring tiles
+
+    @classmethod
+    def for_scene(cls, meta: ModelMetadata, height: int, width: int, tile: int, overlap: int) -> WindowPlan:
+        check_tiling(meta, tile, overlap)
+        return cls(height, width, tile, overlap)
+
+    @property
+    def stride(self) -> int:
+        return self.tile - self.overlap
+
+    @property
+    def border(self) -> int:
+        """Pixels at each tile edge given zero weight: the model saw too little context there."""
+        return self.overlap // 4
+
+    @property
+    def pad(self) -> int:
+        """Offset of the scene inside the padded frame."""
+        return self.overlap // 2
+
+    def _count(self, size: int) -> int:
+        # Smallest n whose last tile's trusted part reaches past the scene's last pixel.
+        reach = self.pad + size + self.border - self.tile
+        return 1 if reach <= 0 else math.ceil(reach / self.stride) + 1
+
+    @property
+    def rows(self) -> int:
+        return self._count(self.height)
+
+    @property
+    def cols(self) -> int:
+        return self._count(self.width)
+
+    @property
+    def padded_width(self) -> int:
+        return (self.cols - 1) * self.stride + self.tile
+
+    @property
+    def tiles(self) -> int:
+        return self.rows * self.cols
+
+    def origin(self, row: int, col: int) -> tuple[int, int]:
+        """Top-left corner of tile (row, col) in scene pixels (negative at the top/left edges)."""
+        return row * self.stride - self.pad, col * self.stride - self.pad
+
+    def final_rows(self, row: int) -> tuple[int, int]:
+        """Scene rows ``[y0, y1)`` whose output is complete once tile row ``row`` is blended."""
+        top = row * self.stride - self.pad
+        done = self.tile if row == self.rows - 1 else self.stride
+        return max(top, 0), min(top + done, self.height)
+
+    def tile_edges(self) -> tuple[list[int], list[int]]:
+        """Scene coordinates of every tile edge (rows, cols) inside the scene: where seams would show."""
+        def edges(count: int, size: int) -> list[int]:
+            found = set()
+            for k in range(count):
+                start = k * self.stride - self.pad
+                found.update(e for e in (start, start + self.tile) if 0 < e < size)
+            return sorted(found)
+        return edges(self.rows, self.height), edges(self.cols, self.width)
+
+
+def check_tiling(meta: ModelMetadata, tile: int, overlap: int) -> None:
+    """Reject tile/overlap combinations the model cannot run or that cannot be blended."""
+    p = meta.patch_size
+    if tile < p or tile % p:
+        good = max(p, round(tile / p) * p)
+        raise InputError(f"tile {tile} is not a multiple of the model's patch size {p}",
+                         f"use --tile {good} (any multiple of {p})")
+    if overlap < 0 or overlap >= tile:
+        raise InputError(f"overlap {overlap} must be at least 0 and smaller than the tile ({tile})",
+                         f"use e.g. --overlap {tile // 4}")

@@ -1,0 +1,160 @@
+"""Reading tiles with rasterio windows, in a background thread that stays ahead of inference.
+
+Only the model's bands are read, one strip of tile rows at a time (never the whole scene); windows that
+reach past the scene edge are filled by reflection, so edge tiles look like natural imagery rather
+than a black frame. Nodata and NaN pixels are masked, normalised to 0 and reported with the tile.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from ..errors import InputError
+from ..metadata import ModelMetadata
+from ..preprocess import normalize
+from ..raster import band_indices, open_raster
+from .plan import WindowPlan
+
+T = TypeVar("T")
+
+
+@dataclass
+class Tile:
+    row: int
+    col: int
+    pixels: np.ndarray     # normalised float32 [C, t, t]
+    mask: np.ndarray       # nodata [t, t]
+
+
+@dataclass(frozen=True)
+class SceneInfo:
+    """What the writer and the summary need to know about a scene, read from its header."""
+
+    path: Path
+    height: int
+    width: int
+    crs: object
+    transform: object
+    nodata: float | None    # the value masked in the input
+    indexes: tuple[int, ...]  # 1-based rasterio band indexes, in the model's band order
+
+
+def scene_info(path: str | Path, meta: ModelMetadata, data_bands: Sequence[str] | None = None,
+               nodata: float | None = None) -> SceneInfo:
+    """Open the header, map the file's bands to the model's, decide the nodata value."""
+    with open_raster(path) as ds:
+        if ds.count < meta.num_bands:
+            raise InputError(f"{path} has {ds.count} band(s) but the model needs {meta.num_bands} "
+                             f"({', '.join(meta.bands)})", "pass a scene with the model's bands")
+        picked = band_indices(meta, ds.count, ds.descriptions, data_bands)
+        value = nodata if nodata is not None else ds.nodata if ds.nodata is not None else meta.nodata
+        return SceneInfo(Path(path), ds.height, ds.width, ds.crs, ds.transform, value,
+                         tuple(i + 1 for i in picked))
+
+
+def read_tiles(info: SceneInfo, meta: ModelMetadata, plan: WindowPlan, start_row: int = 0) -> Iterator[Tile]:
+    """Tiles of rows ``start_row..`` in row-major order.
+
+    Each tile row is one windowed read of a ``tile``-high strip (the model's bands only), normalised
+    once and reflect-padded to the plan's padded width; tiles are slices of it. Memory: one strip.
+    """
+    mean = np.asarray(meta.mean, np.float32)[:, None, None]
+    with open_raster(info.path) as ds:
+        for row in range(start_row, plan.rows):
+            y0, _ = plan.origin(row, 0)
+            ys, ye = max(y0, 0), min(y0 + plan.tile, info.height)
+            raw = _read_rows(ds, info, ys, ye)
+            pads = ((0, 0), (ys - y0, y0 + plan.tile - ye), (plan.pad, plan.padded_width - plan.pad - info.width))
+            pixels, mask = _normalise(_reflect(raw, pads), meta, info.nodata, mean)
+            for col in range(plan.cols):
+                cols = slice(col * plan.stride, col * plan.stride + plan.tile)
+                yield Tile(row, col, pixels[:, :, cols], mask[:, cols])
+
+
+def _read_rows(ds, info: SceneInfo, y0: int, y1: int) -> np.ndarray:
+    from rasterio.errors import RasterioError
+    from rasterio.windows import Window
+
+    try:
+        return ds.read(info.indexes, window=Window(0, y0, info.width, y1 - y0), out_dtype=np.float32)
+    except RasterioError as exc:
+        raise InputError(f"{info.path} is corrupt near rows {y0}-{y1}: {str(exc).splitlines()[0][:160]}",
+                         "re-download or re-create the scene; its header reads but its pixels do not") from None
+
+
+def _normalise(raw: np.ndarray, meta: ModelMetadata, nodata: float | None,
+               mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    # NaN counts as missing whatever the declared nodata; filled with the band mean it normalises to 0.
+    nan = np.isnan(raw).any(axis=0)
+    if nan.any():
+        raw = np.where(np.isnan(raw), mean, raw)
+    pixels, mask = normalize(meta, raw, nodata)
+    return pixels, mask | nan
+
+
+def _reflect(raw: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray:
+    if not any(a or b for a, b in pads):
+        return raw
+    # Reflection needs two pixels along an axis; a one-pixel scene is repeated instead.
+    mode = "reflect" if min(raw.shape[1:]) > 1 else "edge"
+    return np.pad(raw, pads, mode=mode)
+
+
+class Prefetcher(Generic[T]):
+    """Iterate ``source`` in a background thread, at most ``depth`` items ahead of the consumer.
+
+    Reading (GDAL releases the GIL) then overlaps inference; the bounded queue keeps memory at
+    ``depth`` items whatever the scene size. Errors in the thread are re-raised to the consumer.
+    """
+
+    _DONE = object()
+
+    def __init__(self, source: Iterable[T], depth: int):
+        self._queue: queue.Queue = queue.Queue(maxsize=max(depth, 1))
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(source,), daemon=True, name="trtbench-reader")
+        self._thread.start()
+
+    def _run(self, source: Iterable[T]) -> None:
+        try:
+            for item in source:
+                if not self._put(item):
+                    return
+            self._put(self._DONE)
+        except BaseException as exc:  # handed to the consumer, who decides
+            self._put(exc)
+
+    def _put(self, item: object) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def __iter__(self) -> Iterator[T]:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> Prefetcher[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,240 @@
+"""``predict_scene``: one GeoTIFF scene through an artifact, tile row by tile row, into COGs.
+
+Pipeline: a prefetching reader thread yields normalised tiles; the main thread batches the tiles
+of one tile row, runs the artifact, blends outputs into a strip; each finished strip goes to the
+work rasters and the progress is saved. At the end the COGs and a JSON summary are renamed into
+the output folder, so a file that looks finished is finished.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..backends import Runner, runner_for_artifact
+from ..errors import InputError, TrtbenchError
+from ..fileio import atomic_output
+from ..metadata import ModelMetadata, read_onnx_metadata
+from .blend import StripBlender
+from .plan import WindowPlan, check_tiling
+from .products import Product, blend_space, products_for
+from .reader import Prefetcher, SceneInfo, Tile, read_tiles, scene_info
+from .resume import RunState, file_sha256, work_dir_for
+from .writer import WorkRaster, write_cog
+
+RowCallback = Callable[[str, int, int], None]   # (scene name, tile rows done, tile rows total)
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    tile: int | None = None          # default: the artifact's input size
+    overlap: int | None = None       # default: a quarter of the tile
+    batch: int = 4
+    backend: str = "onnxruntime"
+    threads: int | None = None
+    probabilities: bool = False
+    data_bands: tuple[str, ...] | None = None
+    nodata: float | None = None
+    resume: bool = False
+    gdal_cache_mb: int = 64          # bounded, so memory does not grow with the scene
+
+    def resolved(self, meta: ModelMetadata) -> PredictOptions:
+        tile = self.tile or meta.input_size
+        overlap = tile // 4 if self.overlap is None else self.overlap
+        check_tiling(meta, tile, overlap)
+        if self.batch < 1:
+            raise InputError(f"batch must be at least 1, got {self.batch}", "pass --batch 1 or more")
+        return PredictOptions(**{**asdict(self), "tile": tile, "overlap": overlap})
+
+
+def artifact_metadata(path: str | Path) -> ModelMetadata:
+    """The artifact's trtbench metadata (ONNX metadata_props)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"artifact not found: {path}", "pass the .onnx file written by `trtbench export`")
+    return read_onnx_metadata(path)
+
+
+def check_output_dir(out_dir: Path) -> None:
+    """Fail before any work when results could not be written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output path {out_dir} is a file", "pass a folder with -o")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder {out_dir}: {exc.strerror}",
+                         "choose a folder you can write to") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise InputError(f"output folder is not writable: {out_dir}", "choose a folder you can write to")
+
+
+def output_paths(out_dir: Path, scene: Path, products: Sequence[Product]) -> dict[str, Path]:
+    return {p.name: out_dir / f"{scene.stem}.{p.name}.tif" for p in products} | {"summary": out_dir / f"{scene.stem}.json"}
+
+
+def predict_scene(artifact: str | Path, scene: str | Path, out_dir: str | Path, options: PredictOptions = PredictOptions(),
+                  *, progress: bool = True, on_row: RowCallback | None = None,
+                  artifact_hash: str | None = None) -> dict[str, Any]:
+    """Map ``scene`` with ``artifact``; returns the summary also written as ``<scene>.json``."""
+    started = time.perf_counter()
+    artifact, scene, out_dir = Path(artifact), Path(scene), Path(out_dir)
+    meta = artifact_metadata(artifact)
+    opts = options.resolved(meta)
+    check_output_dir(out_dir)
+    channels = meta.num_classes or 1
+    products = products_for(meta, channels, opts.probabilities)
+    info = scene_info(scene, meta, opts.data_bands, opts.nodata)
+    plan = WindowPlan(info.height, info.width, opts.tile, opts.overlap)
+    paths = output_paths(out_dir, scene, products)
+    artifact_hash = artifact_hash or file_sha256(artifact)
+    state = RunState(work_dir_for(out_dir, scene.stem), _fingerprint(artifact_hash, info, opts, products))
+    saved = state.start(opts.resume)
+    works = [WorkRaster(state.dir / f"{p.name}.raw", p, info.height, info.width) for p in products]
+    if saved is None:
+        for work in works:
+            work.create()
+    first_row = saved.rows_done if saved else 0
+    blender = StripBlender(plan, channels)
+    if saved and saved.carry:
+        blender.restore(saved.carry)
+
+    try:
+        summary = _run(artifact, meta, info, plan, opts, state, works, blender, first_row, paths, progress, on_row)
+    except TrtbenchError:
+        state.discard()   # bad input cannot be resumed: leave nothing behind
+        raise
+    summary.update(_summary(artifact, artifact_hash, meta, info, plan, opts, paths, works, first_row))
+    summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
+    with atomic_output(paths["summary"]) as tmp:
+        tmp.write_text(json.dumps(summary, indent=2))
+    state.discard()
+    return summary
+
+
+def _run(artifact: Path, meta: ModelMetadata, info: SceneInfo, plan: WindowPlan, opts: PredictOptions,
+         state: RunState, works: list[WorkRaster], blender: StripBlender, first_row: int, paths: dict[str, Path],
+         progress: bool, on_row: RowCallback | None) -> dict[str, Any]:
+    """Tile rows ``first_row..`` through the runner into the work rasters, then the COGs into place."""
+    import rasterio
+
+    scene = info.path
+    timings = {"infer": 0.0, "wait_for_input": 0.0, "blend_write": 0.0}
+    runner = runner_for_artifact(artifact, opts.backend, threads=opts.threads)
+    with rasterio.Env(GDAL_CACHEMAX=opts.gdal_cache_mb), runner, \
+            Prefetcher(read_tiles(info, meta, plan, first_row), depth=2 * opts.batch) as tiles, \
+            tqdm(total=plan.tiles, initial=first_row * plan.cols, desc=scene.name, unit="tile",
+                 disable=not progress, leave=False) as bar:
+        backend_info = runner.describe()
+        rows = _rows(iter(tiles), plan, first_row, timings)
+        for row, row_tiles in rows:
+            for batch in _chunks(row_tiles, opts.batch):
+                outputs = _infer(runner, meta, batch, timings)
+                tick = time.perf_counter()
+                for tile, output in zip(batch, outputs, strict=True):
+                    blender.add(tile.col, output, tile.mask)
+                timings["blend_write"] += time.perf_counter() - tick
+                bar.update(len(batch))
+            tick = time.perf_counter()
+            strip = blender.finish_row(row)
+            for work in works:
+                work.write(strip.y0, work.product.render(strip.values, strip.mask))
+            state.save(row + 1, blender.state())
+            timings["blend_write"] += time.perf_counter() - tick
+            if on_row:
+                on_row(scene.name, row + 1, plan.rows)
+        tick = time.perf_counter()
+        for work in works:
+            cog = state.dir / f"{work.product.name}.cog.tif"
+            write_cog(work, info, cog)
+            os.replace(cog, paths[work.product.name])
+        timings["finalize"] = time.perf_counter() - tick
+    return {"backend": backend_info, "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+
+def _rows(tiles: Iterator[Tile], plan: WindowPlan, first_row: int,
+          timings: dict[str, float]) -> Iterator[tuple[int, list[Tile]]]:
+    """Group the reader's tiles by tile row (timing how long inference waits for input)."""
+    for row in range(first_row, plan.rows):
+        tick = time.perf_counter()
+        row_tiles = [next(tiles) for _ in range(plan.cols)]
+        timings["wait_for_input"] += time.perf_counter() - tick
+        yield row, row_tiles
+
+
+def _chunks(items: list[Tile], size: int) -> Iterator[list[Tile]]:
+    # Batches never straddle tile rows: a resumed run then sees exactly the same batches (same bytes).
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _infer(runner: Runner, meta: ModelMetadata, batch: list[Tile], timings: dict[str, float]) -> np.ndarray:
+    feed = {meta.inputs[0]: np.stack([t.pixels for t in batch])}
+    tick = time.perf_counter()
+    try:
+        outputs = runner.infer(feed)[meta.outputs[0]]
+    except TrtbenchError:
+        raise
+    except Exception as exc:  # a runtime refusing the tile shape is a usage problem with a clear fix
+        raise InputError(f"the {runner.name} runner failed on a {feed[meta.inputs[0]].shape} batch: "
+                         f"{str(exc).splitlines()[0][:200]}",
+                         "check --tile against the sizes the artifact accepts and --batch against its batch range"
+                         ) from None
+    timings["infer"] += time.perf_counter() - tick
+    return blend_space(meta, outputs)
+
+
+def _fingerprint(artifact_hash: str, info: SceneInfo, opts: PredictOptions, products: list[Product]) -> dict[str, Any]:
+    """Everything that decides the output bytes: a resumed run must agree on all of it."""
+    stat = info.path.stat()
+    return {"artifact_sha256": artifact_hash, "scene": str(info.path.resolve()), "scene_size": stat.st_size,
+            "scene_mtime_ns": stat.st_mtime_ns, "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch,
+            "backend": opts.backend, "bands": list(info.indexes), "nodata": info.nodata,
+            "products": [p.name for p in products]}
+
+
+def _summary(artifact: Path, artifact_hash: str, meta: ModelMetadata, info: SceneInfo, plan: WindowPlan,
+             opts: PredictOptions, paths: dict[str, Path], works: list[WorkRaster],
+             first_row: int) -> dict[str, Any]:
+    valid = _valid_pixels(works[0])
+    pixel_km2 = _pixel_area_km2(info)
+    return {
+        "scene": str(info.path), "artifact": str(artifact), "artifact_sha256": artifact_hash,
+        "model": meta.model, "task": meta.task, "bands": meta.bands,
+        "outputs": {k: p.name for k, p in paths.items() if k != "summary"},
+        "crs": str(info.crs), "width": info.width, "height": info.height,
+        "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch, "tiles": plan.tiles,
+        "resumed_from_tile_row": first_row or None,
+        "pixels": info.width * info.height, "valid_pixels": valid,
+        "km2": None if pixel_km2 is None else round(valid * pixel_km2, 3),
+    }
+
+
+def _valid_pixels(work: WorkRaster) -> int:
+    """Pixels with a prediction (not nodata), counted from the first product strip by strip."""
+    count = 0
+    for y0 in range(0, work.height, 256):
+        band = work.read(y0, min(256, work.height - y0))[0]
+        nodata = work.product.nodata
+        count += int(band.size - (np.isnan(band).sum() if math.isnan(nodata) else (band == nodata).sum()))
+    return count
+
+
+def _pixel_area_km2(info: SceneInfo) -> float | None:
+    """Area of one pixel in km² (projected CRS in metres; geographic CRS at the scene's centre latitude)."""
+    t = info.transform
+    area = abs(t.a * t.e - t.b * t.d)
+    if info.crs is None:
+        return None
+    if info.crs.is_geographic:
+        lat = math.radians(t.f + t.e * info.height / 2)
+        return area * 111.32 ** 2 * math.cos(lat)
+    return area * info.crs.linear_units_factor[1] ** 2 / 1e6

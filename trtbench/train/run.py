@@ -1,0 +1,173 @@
+"""One training run: one seed, one learning rate, from a fresh model to ``best.ckpt`` and ``result.json``.
+
+A run folder holds Lightning's ``metrics.csv`` (every logged value per epoch), its own checkpoints
+(``checkpoints/best-*.ckpt`` and ``last.ckpt``) and ``best.ckpt`` written with
+:func:`trtbench.models.save_model`: the best epoch's weights plus the metadata (bands, wavelengths,
+normalization, head, classes, training provenance) that ``trtbench export best.ckpt`` needs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import warnings
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from ..data import DataBundle
+from ..errors import TrtbenchError
+from ..fileio import atomic_output
+from ..models import create_model, save_model
+from .datamodule import GeoDataModule
+from .module import MONITOR, GeoTask
+
+REGIMES = ("frozen", "fewshot", "full")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything a run needs besides the data; recorded in every result for the leaderboard."""
+
+    model: str                          # registry name, e.g. clay_v1_5, clay_tiny, unet
+    checkpoint: str | None = None       # pretrained encoder (official Clay .ckpt)
+    head: str | None = "upernet"
+    regime: str = "full"                # frozen | fewshot | full
+    fraction: float = 1.0               # few-shot share of the training chips
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 1e-4
+    weight_decay: float = 0.05
+    warmup_epochs: int = 1
+    patience: int = 5                   # early stopping, in epochs without improvement
+    crop: int = 224                     # training crop edge = the model's input size
+    class_weights: tuple[float, ...] | None = None
+    seeds: tuple[int, ...] = (0,)
+    lr_search: int = 0                  # Optuna trials (0: use lr as given)
+    num_workers: int = 0
+    progress: bool = True
+
+    def validate(self) -> None:
+        if self.regime not in REGIMES:
+            raise TrtbenchError(f"unknown regime '{self.regime}'", f"use one of: {', '.join(REGIMES)}")
+        if self.regime == "fewshot" and not 0 < self.fraction < 1:
+            raise TrtbenchError(f"the few-shot regime needs 0 < --fraction < 1, got {self.fraction}",
+                                "pass e.g. --fraction 0.1")
+        if self.regime != "fewshot" and self.fraction != 1.0:
+            raise TrtbenchError("--fraction applies to the few-shot regime only", "add --regime fewshot")
+        for name in ("epochs", "batch_size", "crop"):
+            if getattr(self, name) < 1:
+                raise TrtbenchError(f"--{name.replace('_', '-')} must be >= 1", "pass a positive value")
+        if not self.seeds:
+            raise TrtbenchError("no seeds given", "pass --seeds 0 (GEO-Bench asks for at least 5: 0,1,2,3,4)")
+
+
+@dataclass
+class RunResult:
+    seed: int
+    lr: float
+    folder: str
+    monitor: str
+    best_val: float
+    best_epoch: int
+    epochs_run: int
+    train_chips: int
+    test: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def test_score(self) -> float:
+        return self.test[self.monitor]
+
+
+def build_model(config: TrainConfig, bundle: DataBundle, seed: int) -> torch.nn.Module:
+    """The registry model for the dataset's channels and classes, with the regime applied."""
+    model = create_model(config.model, checkpoint=config.checkpoint, sensor=bundle.sensor, task=bundle.task,
+                         head=config.head, num_classes=bundle.num_classes,
+                         class_names=bundle.class_names or None, seed=seed, input_size=config.crop)
+    if config.regime == "frozen":
+        encoder = getattr(model, "encoder", None)
+        if encoder is None:
+            raise TrtbenchError(f"{config.model} has no pretrained encoder to freeze",
+                                "use --regime full or fewshot for a model trained from scratch")
+        encoder.requires_grad_(False)
+    return model.train()  # the registry hands out eval-mode models; heads' BatchNorm must train
+
+
+def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: Path,
+        callbacks: list[L.Callback] | None = None) -> RunResult:
+    """Train one seed into ``folder``; returns the best validation score and the test metrics at that epoch."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    model = build_model(config, bundle, seed)
+    data = GeoDataModule(bundle, batch_size=config.batch_size, crop=config.crop,
+                         size_multiple=model.metadata.patch_size,
+                         fraction=config.fraction if config.regime == "fewshot" else 1.0, seed=seed,
+                         num_workers=config.num_workers)
+    task = GeoTask(model, bundle.task, bundle.num_classes, ignore_index=bundle.ignore_index, lr=lr,
+                   weight_decay=config.weight_decay, warmup_epochs=config.warmup_epochs,
+                   class_weights=config.class_weights, frozen_encoder=config.regime == "frozen")
+    name, mode = MONITOR[bundle.task]
+    best = ModelCheckpoint(dirpath=folder / "checkpoints", filename="best-{epoch:02d}", monitor=f"val/{name}",
+                           mode=mode, save_last=True)
+    stop = EarlyStopping(monitor=f"val/{name}", mode=mode, patience=config.patience)
+    trainer = L.Trainer(max_epochs=config.epochs, accelerator="auto", devices=1, precision=_precision(),
+                        deterministic=True, logger=CSVLogger(folder, name="", version=""),
+                        callbacks=[best, stop, *(callbacks or [])], enable_progress_bar=config.progress,
+                        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
+                        default_root_dir=folder)
+    with warnings.catch_warnings(), _quiet_lightning(config.progress):
+        # Noise on CPU runs: a loader per process is the point of num_workers=0 on 2 cores.
+        warnings.filterwarnings("ignore", ".*does not have many workers.*")
+        warnings.filterwarnings("ignore", ".*LeafSpec.*")
+        warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # the frozen encoder, on purpose
+        trainer.fit(task, datamodule=data)
+        tested = trainer.test(task, datamodule=data, ckpt_path="best", verbose=False)[0]
+    result = RunResult(seed, lr, str(folder), name, float(best.best_model_score), _epoch_of(best.best_model_path),
+                       trainer.current_epoch, len(data.train_set),
+                       {k.removeprefix("test/"): float(v) for k, v in tested.items()})
+    _save(task.model, config, bundle, result, folder)
+    return result
+
+
+def _save(model: torch.nn.Module, config: TrainConfig, bundle: DataBundle, result: RunResult, folder: Path) -> None:
+    training = {"dataset": bundle.name, "regime": config.regime, "fraction": config.fraction,
+                "pretrained": config.checkpoint, "seed": result.seed, "lr": result.lr,
+                "weight_decay": config.weight_decay, "batch_size": config.batch_size, "epochs": config.epochs,
+                "best_epoch": result.best_epoch, "monitor": result.monitor, "best_val": result.best_val,
+                "test": result.test}
+    meta = model.metadata.with_(checkpoint=None, checkpoint_sha256=None, training=training)
+    save_model(model, meta, folder / "best.ckpt")
+    with atomic_output(folder / "result.json") as tmp:
+        tmp.write_text(json.dumps({"config": asdict(config), "dataset": bundle.name, "task": bundle.task,
+                                   "class_names": bundle.class_names, "metadata": json.loads(meta.to_json()),
+                                   **asdict(result)}, indent=2))
+
+
+@contextlib.contextmanager
+def _quiet_lightning(progress: bool) -> Iterator[None]:
+    """Without progress output, also drop Lightning's informational banner (GPU/TPU lines, tips)."""
+    logger = logging.getLogger("lightning.pytorch")
+    level = logger.level
+    if not progress:
+        logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def _epoch_of(path: str) -> int:
+    stem = Path(path).stem  # best-epoch=07
+    return int(stem.split("=")[-1]) if "=" in stem else -1
+
+
+def _precision() -> str:
+    """Mixed precision where the device has fast half-precision units; full fp32 on CPU."""
+    if torch.cuda.is_available():
+        return "bf16-mixed" if torch.cuda.is_bf16_supported() else "16-mixed"
+    return "32-true"
+
