@@ -152,23 +152,28 @@ from .check.command import check  # noqa: E402
 
 cli.add_command(check)
 
+from .train.cli import report, train  # noqa: E402
+
+cli.add_command(train)
+cli.add_command(report)
+
 
 def main() -> None:
     try:
-        cli.main(standalone_mode=False)
+        code = cli.main(standalone_mode=False)  # returns the code of a click Exit instead of raising it
     except TrtbenchError as exc:
         click.echo(f"error: {exc.problem}", err=True)
         if exc.fix:
             click.echo(f"  fix: {exc.fix}", err=True)
         sys.exit(2)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
     except click.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

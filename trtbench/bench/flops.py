@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 MAC_OPERATORS = frozenset({"conv", "linear", "matmul", "mm", "bmm", "addmm", "einsum",
-                           "scaled_dot_product_attention"})
+                           "scaled_dot_product_attention", "_native_multi_head_attention"})
 # One operation per output element (activations, arithmetic, reductions, pooling).
 ELEMENTWISE_OPS = (
     "add", "add_", "sub", "sub_", "rsub", "mul", "mul_", "div", "div_", "neg", "pow", "reciprocal", "sqrt", "rsqrt",
@@ -100,6 +100,14 @@ def sdpa_macs(inputs: list[Any], outputs: list[Any]) -> int:
     return math.prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
 
 
+def native_mha_macs(inputs: list[Any], outputs: list[Any]) -> int:
+    """``nn.MultiheadAttention``'s fused inference path: QKV projection, attention, output projection."""
+    q, k = _shape(inputs[0]), _shape(inputs[1])
+    tokens, keys, embed = math.prod(q[:-1]), math.prod(k[:-1]), q[-1]
+    batch = math.prod(q[:-2])
+    return 3 * tokens * embed * embed + 2 * batch * q[-2] * k[-2] * embed + tokens * embed * embed
+
+
 def _per_output_element(inputs: list[Any], outputs: list[Any]) -> int:
     shape = _shape(outputs[0])
     return math.prod(shape) if shape is not None else 0
@@ -125,6 +133,7 @@ def _handles() -> dict[str, Handle]:
         "aten::addmm": jh.addmm_flop_jit, "aten::bmm": jh.bmm_flop_jit, "aten::_convolution": jh.conv_flop_jit,
         "aten::einsum": jh.einsum_flop_jit, "aten::matmul": jh.matmul_flop_jit, "aten::mm": jh.matmul_flop_jit,
         "aten::linear": jh.linear_flop_jit, "aten::scaled_dot_product_attention": sdpa_macs,
+        "aten::_native_multi_head_attention": native_mha_macs,
         "aten::batch_norm": jh.batchnorm_flop_jit, "aten::group_norm": jh.norm_flop_counter(2),
         "aten::layer_norm": jh.norm_flop_counter(2), "aten::instance_norm": jh.norm_flop_counter(1),
         "aten::upsample_nearest2d": jh.elementwise_flop_counter(0, 1),
@@ -176,8 +185,11 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...] | list[int], *, c
         macs_by_module={k: v for k, v in macs_by_module.items() if v},
         handled_calls=sum(calls.values()),
         uncounted=dict(analysis.unsupported_ops()),
-        generator_macs=generator_macs(model),
     )
+    generator = _generator_analysis(model)
+    if generator is not None:
+        report.generator_macs = _macs(generator)
+        report.uncounted.update({f"generator {op}": n for op, n in generator.unsupported_ops().items()})
     if cross_check:
         report.flop_counter_macs = flop_counter_macs(module, x)
     return report
@@ -214,12 +226,22 @@ class _KernelGenerator(nn.Module):
         return self.encoder.patch_kernel(waves)
 
 
-def generator_macs(model: nn.Module) -> int | None:
-    """MACs of one run of the band-embedding generator, for models that have one (else None)."""
+def _macs(analysis: Any) -> int:
+    return int(sum(v for k, v in analysis.by_operator().items() if k in MAC_OPERATORS))
+
+
+def _generator_analysis(model: nn.Module) -> Any | None:
     encoder = getattr(model, "encoder", None)
     waves = getattr(model, "waves", None)
     if encoder is None or waves is None or not hasattr(encoder, "patch_kernel"):
         return None
     with torch.no_grad():
         analysis = _fvcore_analysis(_KernelGenerator(encoder), (waves,), Counter())
-        return int(sum(v for k, v in analysis.by_operator().items() if k in MAC_OPERATORS))
+        analysis.total()  # trace now, under no_grad, as the export does
+    return analysis
+
+
+def generator_macs(model: nn.Module) -> int | None:
+    """MACs of one run of the band-embedding generator, for models that have one (else None)."""
+    analysis = _generator_analysis(model)
+    return None if analysis is None else _macs(analysis)

@@ -12,7 +12,7 @@ from ..errors import InputError
 @click.command("predict")
 @click.argument("artifact", type=click.Path(dir_okay=False))
 @click.argument("scenes", nargs=-1, required=True)
-@click.option("-o", "--output", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(),
               help="Output folder: <scene>.class.tif / .probabilities.tif / .regression.tif + <scene>.json.")
 @click.option("--tile", type=int, help="Tile edge in pixels, a multiple of the patch size [default: artifact's input size].")
 @click.option("--overlap", type=int, help="Pixels shared by neighbouring tiles, blended away [default: tile / 4].")

@@ -114,16 +114,16 @@ def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: P
     best = ModelCheckpoint(dirpath=folder / "checkpoints", filename="best-{epoch:02d}", monitor=f"val/{name}",
                            mode=mode, save_last=True)
     stop = EarlyStopping(monitor=f"val/{name}", mode=mode, patience=config.patience)
-    trainer = L.Trainer(max_epochs=config.epochs, accelerator="auto", devices=1, precision=_precision(),
-                        deterministic=True, logger=CSVLogger(folder, name="", version=""),
-                        callbacks=[best, stop, *(callbacks or [])], enable_progress_bar=config.progress,
-                        enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
-                        default_root_dir=folder)
     with warnings.catch_warnings(), _quiet_lightning(config.progress):
         # Noise on CPU runs: a loader per process is the point of num_workers=0 on 2 cores.
         warnings.filterwarnings("ignore", ".*does not have many workers.*")
         warnings.filterwarnings("ignore", ".*LeafSpec.*")
         warnings.filterwarnings("ignore", ".*module\\(s\\) in eval mode.*")  # the frozen encoder, on purpose
+        trainer = L.Trainer(max_epochs=config.epochs, accelerator="auto", devices=1, precision=_precision(),
+                            deterministic=True, logger=CSVLogger(folder, name="", version=""),
+                            callbacks=[best, stop, *(callbacks or [])], enable_progress_bar=config.progress,
+                            enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
+                            default_root_dir=folder)
         trainer.fit(task, datamodule=data)
         tested = trainer.test(task, datamodule=data, ckpt_path="best", verbose=False)[0]
     result = RunResult(seed, lr, str(folder), name, float(best.best_model_score), _epoch_of(best.best_model_path),

@@ -1,0 +1,138 @@
+"""Tiled scene inference vs the model alone, and memory vs scene size (trtbench predict).
+
+Measured side by side in one run, on the real Landsat 8 scene (3 x 1860 x 2041, uint16):
+
+1. model-only throughput: the runner on ready-made batches of the same tile size and batch;
+2. end-to-end throughput: ``predict_scene`` (read, normalise, infer, blend, write, COG) on the scene;
+   the ratio 2 / 1 is the pipeline's efficiency (aim >= 0.90);
+3. peak RSS of a fresh process mapping the scene and a 2 x 2 mosaic of it (4x the pixels, built
+   with rasterio); the growth ratio shows memory is bounded by tile x batch (aim <= 1.2);
+4. the seam ratio of the mapped probabilities (jump across tile edges / jump elsewhere; ~1 = no seams).
+
+Usage: python benchmarks/predict_throughput.py [--tile 256 --overlap 64 --batch 8 --backend onnxruntime]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+SCENE = REPO.parent / "shared" / "data" / "landsat_scenes" / "LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
+
+# Runs in a fresh interpreter so its peak RSS is this scene's alone.
+RSS_PROBE = """
+import json, resource, sys
+from trtbench.predict.scene import PredictOptions, predict_scene
+artifact, scene, out, tile, overlap, batch, backend = sys.argv[1:8]
+predict_scene(artifact, scene, out, PredictOptions(tile=int(tile), overlap=int(overlap), batch=int(batch),
+              backend=backend, probabilities=True), progress=False)
+print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def export_artifact(folder: Path) -> Path:
+    from trtbench.export import export_onnx
+    from trtbench.models import create_model
+
+    model = create_model("clay_tiny", sensor="landsat-c2l1", bands=["B2", "B3", "B4"], task="segmentation",
+                         head="fcn", num_classes=3, seed=0)
+    return export_onnx(model, folder / "clay_tiny_landsat.onnx")
+
+
+def model_only(artifact: Path, tiles: int, tile: int, batch: int, backend: str) -> float:
+    """Tiles per second of the runner alone on random normalised batches (after one warm-up batch)."""
+    from trtbench.backends import runner_for_artifact
+    from trtbench.metadata import read_onnx_metadata
+
+    meta = read_onnx_metadata(artifact)
+    feed = {meta.inputs[0]: np.random.default_rng(0).standard_normal((batch, meta.num_bands, tile, tile),
+                                                                       dtype=np.float32)}
+    with runner_for_artifact(artifact, backend) as runner:
+        runner.infer(feed)
+        start = time.perf_counter()
+        done = 0
+        while done < tiles:
+            runner.infer(feed)
+            done += batch
+        return done / (time.perf_counter() - start)
+
+
+def build_mosaic(scene: Path, dst: Path) -> Path:
+    """A 2 x 2 mosaic of ``scene`` (4x the pixels), written quadrant by quadrant with rasterio windows."""
+    import rasterio
+    from rasterio.windows import Window
+
+    with rasterio.open(scene) as src:
+        profile = src.profile | {"width": 2 * src.width, "height": 2 * src.height}
+        with rasterio.open(dst, "w", **profile) as out:
+            for qy in range(2):
+                for qx in range(2):
+                    for y0 in range(0, src.height, 512):
+                        h = min(512, src.height - y0)
+                        data = src.read(window=Window(0, y0, src.width, h))
+                        out.write(data, window=Window(qx * src.width, qy * src.height + y0, src.width, h))
+    return dst
+
+
+def peak_rss(artifact: Path, scene: Path, out: Path, args: argparse.Namespace) -> float:
+    cmd = [sys.executable, "-c", RSS_PROBE, str(artifact), str(scene), str(out), str(args.tile), str(args.overlap),
+           str(args.batch), args.backend]
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])["peak_rss_mib"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tile", type=int, default=256)
+    parser.add_argument("--overlap", type=int, default=64)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--backend", default="onnxruntime")
+    parser.add_argument("--skip-rss", action="store_true", help="Skip the (slow) 4x mosaic memory run.")
+    args = parser.parse_args()
+
+    from trtbench.predict.plan import WindowPlan
+    from trtbench.predict.scene import PredictOptions, predict_scene
+    from trtbench.predict.seams import seam_ratio
+
+    with tempfile.TemporaryDirectory(prefix="trtbench-predict-bench-") as tmp:
+        tmp = Path(tmp)
+        artifact = export_artifact(tmp)
+        options = PredictOptions(tile=args.tile, overlap=args.overlap, batch=args.batch, backend=args.backend,
+                                 probabilities=True)
+        summary = predict_scene(artifact, SCENE, tmp / "scene", options, progress=True)
+        tiles = summary["tiles"]
+        e2e = tiles / summary["seconds"]["total"]
+        e2e_pipeline = tiles / (summary["seconds"]["total"] - summary["seconds"]["finalize"])
+        alone = model_only(artifact, tiles, args.tile, args.batch, args.backend)
+        import rasterio
+        with rasterio.open(tmp / "scene" / summary["outputs"]["probabilities"]) as ds:
+            seams = seam_ratio(ds.read(), WindowPlan(ds.height, ds.width, args.tile, args.overlap))
+        report = {
+            "scene": SCENE.name, "tile": args.tile, "overlap": args.overlap, "batch": args.batch,
+            "backend": args.backend, "tiles": tiles,
+            "model_only_tiles_per_s": round(alone, 2), "end_to_end_tiles_per_s": round(e2e, 2),
+            "end_to_end_without_cog_tiles_per_s": round(e2e_pipeline, 2),
+            "efficiency": round(e2e / alone, 3), "efficiency_without_cog": round(e2e_pipeline / alone, 3),
+            "seconds": summary["seconds"], "seam_ratio": round(seams, 3),
+        }
+        if not args.skip_rss:
+            mosaic = build_mosaic(SCENE, tmp / "mosaic_2x2.tif")
+            one = peak_rss(artifact, SCENE, tmp / "rss_scene", args)
+            four = peak_rss(artifact, mosaic, tmp / "rss_mosaic", args)
+            report |= {"peak_rss_scene_mib": round(one, 1), "peak_rss_mosaic4x_mib": round(four, 1),
+                       "rss_growth": round(four / one, 3)}
+    print(json.dumps(report, indent=2))
+    print(f"efficiency {report['efficiency']:.1%} (aim >= 90%)"
+          + (f", RSS growth on a 4x mosaic {report['rss_growth']:.2f}x (aim <= 1.2x)" if "rss_growth" in report else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""Engine build inputs and the engine sidecar: everything checkable without libnvinfer, plus GPU builds."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import subprocess
+import sys
+
+import pytest
+
+from engine_helpers import BUILT, fabricate_engine, gpu, tensorrt_unusable_reason
+
+from trtbench.engine_meta import check_runtime, file_sha256, read_sidecar, sidecar_path, verify_engine_file
+from trtbench.errors import BackendUnavailable, InputError, TrtbenchError
+from trtbench.export.engine import static_input_dims
+from trtbench.export.pipeline import ExportRequest, export_artifact
+from trtbench.export.shapes import ShapeProfile, default_profile, parse_shapes, validate_profile
+from trtbench.metadata import read_artifact_metadata, read_onnx_metadata
+
+# --- shape profiles -------------------------------------------------------------------------------------
+
+def test_shapes_parse_min_opt_max_for_the_first_input():
+    (profile,) = parse_shapes("min=1x10x224x224,opt=8x10x256x256,max=32x10x512x512", ["pixels"])
+    assert profile == ShapeProfile("pixels", (1, 10, 224, 224), (8, 10, 256, 256), (32, 10, 512, 512))
+    assert profile.contains((4, 10, 384, 256)) and not profile.contains((64, 10, 256, 256))
+
+
+def test_shapes_can_name_inputs():
+    profiles = parse_shapes("pixels:min=1x2x8x8,opt=1x2x8x8,max=2x2x8x8; waves:min=2,opt=2,max=2", ["pixels", "waves"])
+    assert [p.name for p in profiles] == ["pixels", "waves"]
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("min=1x10x224x224,max=32x10x512x512", "lacks opt"),
+    ("min=1x10x224x224,opt=8x10xAx256,max=32x10x512x512", "not a shape"),
+    ("min=0x10x224x224,opt=8x10x256x256,max=32x10x512x512", "below 1"),
+    ("latlon:min=1x4,opt=1x4,max=1x4", "names input 'latlon'"),
+    ("size=1x10x224x224", "cannot read"),
+])
+def test_shapes_refuse_malformed_text(text, problem):
+    with pytest.raises(InputError, match=problem):
+        parse_shapes(text, ["pixels"])
+
+
+@pytest.fixture(scope="module")
+def tiny_meta(tiny_embedding_onnx):
+    return read_onnx_metadata(tiny_embedding_onnx)
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("min=1x9x224x224,opt=8x10x256x256,max=32x10x512x512", "has 9 bands; the model takes exactly 10"),
+    ("min=1x10x220x224,opt=8x10x256x256,max=32x10x512x512", "multiples of the patch size 8"),
+    ("min=1x10x224x224,opt=8x10x256x256,max=4x10x512x512", "opt <= max"),
+    ("min=1x10x224,opt=8x10x256,max=32x10x512", "has 3 dimensions"),
+])
+def test_profiles_outside_the_models_constraints_are_refused(tiny_meta, text, problem):
+    (profile,) = parse_shapes(text, tiny_meta.inputs)
+    with pytest.raises(InputError, match=problem):
+        validate_profile(profile, tiny_meta)
+
+
+def test_profile_must_agree_with_static_onnx_dims(tiny_meta, tiny_embedding_onnx):
+    static = static_input_dims(tiny_embedding_onnx)["pixels"]
+    assert static[1] == tiny_meta.num_bands and static[0] is None   # bands fixed, batch dynamic
+    validate_profile(default_profile(tiny_meta), tiny_meta, static)
+    with pytest.raises(InputError, match="fixed at 4"):
+        validate_profile(ShapeProfile("pixels", *((1, 10, 64, 64),) * 3), tiny_meta, [None, 10, 4, None])
+
+
+def test_default_profile_is_dynamic_batch_at_the_recorded_tile(tiny_meta):
+    profile = default_profile(tiny_meta)
+    assert profile.min[0] < profile.opt[0] < profile.max[0]
+    assert profile.min[1:] == profile.max[1:] == (tiny_meta.num_bands, tiny_meta.input_size, tiny_meta.input_size)
+
+
+# --- sidecar ---------------------------------------------------------------------------------------------
+
+def test_sidecar_round_trips_and_carries_the_model_metadata(tmp_path, tiny_embedding_onnx):
+    engine = fabricate_engine(tmp_path, tiny_embedding_onnx)
+    sidecar = read_sidecar(engine)
+    assert sidecar.runtime == BUILT and sidecar_path(engine).name == "model.engine.json"
+    assert sidecar.shape_profiles()[0] == default_profile(read_onnx_metadata(tiny_embedding_onnx))
+    meta = read_artifact_metadata(engine)
+    assert meta.precision == "fp16" and meta.bands == read_onnx_metadata(tiny_embedding_onnx).bands
+
+
+def test_engine_without_sidecar_is_refused(tmp_path):
+    engine = tmp_path / "orphan.plan"
+    engine.write_bytes(b"plan")
+    with pytest.raises(TrtbenchError, match="has no sidecar"):
+        read_artifact_metadata(engine)
+
+
+def test_truncated_engine_is_detected_from_the_sidecar(tmp_path, tiny_embedding_onnx):
+    engine = fabricate_engine(tmp_path, tiny_embedding_onnx)
+    engine.write_bytes(engine.read_bytes()[:-100])
+    with pytest.raises(TrtbenchError, match="truncated"):
+        verify_engine_file(engine, read_sidecar(engine))
+    with pytest.raises(TrtbenchError, match="truncated"):
+        read_artifact_metadata(engine)
+
+
+def test_replaced_engine_of_the_same_size_is_detected(tmp_path, tiny_embedding_onnx):
+    engine = fabricate_engine(tmp_path, tiny_embedding_onnx)
+    engine.write_bytes(bytes(reversed(engine.read_bytes())))
+    with pytest.raises(TrtbenchError, match="sha256"):
+        verify_engine_file(engine, read_sidecar(engine))
+
+
+@pytest.mark.parametrize("here, problem", [
+    (dataclasses.replace(BUILT, tensorrt_version="11.4.0.106"), "built with TensorRT 10.15.1.29"),
+    (dataclasses.replace(BUILT, gpu_name="NVIDIA A100", compute_capability="8.0"), "compute capability 8.9"),
+])
+def test_engine_from_another_tensorrt_or_gpu_architecture_is_refused(tmp_path, tiny_embedding_onnx, here, problem):
+    sidecar = read_sidecar(fabricate_engine(tmp_path, tiny_embedding_onnx))
+    with pytest.raises(TrtbenchError, match=problem) as info:
+        check_runtime(sidecar, here)
+    assert "rebuild" in info.value.fix
+
+
+def test_same_architecture_other_gpu_model_only_warns(tmp_path, tiny_embedding_onnx, caplog):
+    sidecar = read_sidecar(fabricate_engine(tmp_path, tiny_embedding_onnx))
+    with caplog.at_level(logging.WARNING):
+        check_runtime(sidecar, dataclasses.replace(BUILT, gpu_name="NVIDIA RTX 4090"))
+    assert "NVIDIA L4" in caplog.text
+
+
+# --- the export pipeline refuses bad requests before doing any work ---------------------------------------
+
+@pytest.mark.parametrize("request_, output, error, problem", [
+    (ExportRequest(precision="int8"), "out.onnx", InputError, "calibration data"),
+    (ExportRequest(precision="fp16", shapes="min=1x10x8x8,opt=1x10x8x8,max=1x10x8x8"), "out.onnx", InputError,
+     "optimization profile"),
+    (ExportRequest(format="engine"), "out.onnx", InputError, "does not end in .engine"),
+    (ExportRequest(format="onnx"), "out.onnx", InputError, "already an fp32 ONNX"),
+])
+def test_export_refuses_bad_requests_and_writes_nothing(tmp_path, tiny_embedding_onnx, request_, output, error, problem):
+    with pytest.raises(error, match=problem):
+        export_artifact(tiny_embedding_onnx, tmp_path / output, request_)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(tensorrt_unusable_reason() is None, reason="TensorRT is usable here")
+def test_engine_export_without_tensorrt_fails_before_any_work(tmp_path, tiny_embedding_onnx, s2_chip):
+    request = ExportRequest(format="engine", precision="int8", calib_data=[str(s2_chip)])
+    with pytest.raises(BackendUnavailable, match="TensorRT cannot run here"):
+        export_artifact(tiny_embedding_onnx, tmp_path / "m.engine", request)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_reports_bad_shapes_with_exit_code_2(tmp_path, tiny_embedding_onnx):
+    result = subprocess.run([sys.executable, "-m", "trtbench.cli", "export", str(tiny_embedding_onnx), "--format",
+                             "engine", "--shapes", "min=1x3x64x64,opt=1x3x64x64,max=1x3x64x64", "-o",
+                             str(tmp_path / "m.engine")], capture_output=True, text=True)
+    assert result.returncode == 2
+    assert "has 3 bands; the model takes exactly 10" in result.stderr and "fix:" in result.stderr
+
+
+# --- GPU: real builds ----------------------------------------------------------------------------------------
+
+@pytest.mark.gpu
+@gpu
+def test_engine_build_writes_engine_sidecar_and_timing_cache(tmp_path, tiny_embedding_onnx):
+    from trtbench.export.engine import build_engine
+
+    profile = parse_shapes("min=1x10x64x64,opt=2x10x128x128,max=4x10x256x256", ["pixels"])
+    cache = tmp_path / "timing.cache"
+    engine = build_engine(tiny_embedding_onnx, tmp_path / "tiny.engine", profiles=profile, opt_level=0,
+                          timing_cache=cache)
+    sidecar = read_sidecar(engine)
+    verify_engine_file(engine, sidecar)
+    assert cache.stat().st_size > 0
+    assert sidecar.source_onnx_sha256 == file_sha256(tiny_embedding_onnx)
+    assert sidecar.shape_profiles() == profile and sidecar.builder["strongly_typed"]

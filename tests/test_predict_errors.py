@@ -1,0 +1,90 @@
+"""Bad input catalogue: each case exits 2 with the problem and a fix, and leaves nothing behind."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from test_predict_support import LANDSAT8, conv_artifact
+
+from trtbench.cli import main
+
+
+@pytest.fixture(scope="module")
+def artifact(tmp_path_factory):
+    return conv_artifact(tmp_path_factory.mktemp("a") / "l8.onnx", LANDSAT8)
+
+
+def _run(monkeypatch, capsys, *args: str) -> str:
+    monkeypatch.setattr(sys, "argv", ["trtbench", "predict", *map(str, args), "--quiet"])
+    with pytest.raises(SystemExit) as info:
+        main()
+    err = capsys.readouterr().err
+    assert info.value.code == 2, err
+    assert "error:" in err and "fix:" in err
+    return err
+
+
+def _nothing_in(folder) -> bool:
+    return not folder.exists() or not any(folder.iterdir())
+
+
+def test_unreadable_scene(monkeypatch, capsys, artifact, tmp_path):
+    fake = tmp_path / "scene.tif"
+    fake.write_text("not a raster")
+    out = tmp_path / "out"
+    assert "not a readable GeoTIFF" in _run(monkeypatch, capsys, artifact, fake, "-o", out)
+    assert _nothing_in(out)
+
+
+def test_missing_scene(monkeypatch, capsys, artifact, tmp_path):
+    assert "file not found" in _run(monkeypatch, capsys, artifact, tmp_path / "nope.tif", "-o", tmp_path / "out")
+
+
+def test_too_few_bands(monkeypatch, capsys, artifact, water_label, tmp_path):
+    out = tmp_path / "out"
+    err = _run(monkeypatch, capsys, artifact, water_label, "-o", out)
+    assert "has 1 band(s) but the model needs 3" in err
+    assert _nothing_in(out)
+
+
+@pytest.mark.parametrize("tile,overlap,words", [("4", "0", "not a multiple of the model's patch size 8"),
+                                                ("100", "16", "not a multiple of the model's patch size 8"),
+                                                ("64", "64", "smaller than the tile"),
+                                                ("64", "80", "smaller than the tile")])
+def test_bad_tile_or_overlap(monkeypatch, capsys, artifact, landsat_scene, tmp_path, tile, overlap, words):
+    out = tmp_path / "out"
+    assert words in _run(monkeypatch, capsys, artifact, landsat_scene, "-o", out, "--tile", tile, "--overlap", overlap)
+    assert _nothing_in(out)
+
+
+def test_output_folder_that_cannot_be_created(monkeypatch, capsys, artifact, landsat_scene, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    assert "is a file" in _run(monkeypatch, capsys, artifact, landsat_scene, "-o", blocker)
+    # /proc refuses new folders even to root, where permission bits would not.
+    assert "cannot create the output folder" in _run(monkeypatch, capsys, artifact, landsat_scene,
+                                                     "-o", "/proc/trtbench-out")
+
+
+def test_output_folder_not_writable(monkeypatch, capsys, artifact, landsat_scene, tmp_path):
+    out = tmp_path / "readonly"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        if _can_write(out):
+            pytest.skip("running as root: permission bits do not stop writes (see the /proc case)")
+        assert "not writable" in _run(monkeypatch, capsys, artifact, landsat_scene, "-o", out)
+        assert _nothing_in(out)
+    finally:
+        out.chmod(0o700)
+
+
+def _can_write(folder) -> bool:
+    import os
+    return os.access(folder, os.W_OK)
+
+
+def test_embedding_artifact_is_refused(monkeypatch, capsys, tiny_embedding_onnx, s2_chip, tmp_path):
+    err = _run(monkeypatch, capsys, tiny_embedding_onnx, s2_chip, "-o", tmp_path / "out")
+    assert "embedding artifact" in err and "--task segmentation" in err

@@ -1,0 +1,50 @@
+"""The same scene mapped through every runner available here gives the same map (Clay tiny artifact)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from rasterio.windows import Window
+from test_predict_support import crop_scene, read_raster
+
+from trtbench.backends import backend_unavailable_reason
+from trtbench.predict.scene import PredictOptions, predict_scene
+
+
+@pytest.fixture(scope="module")
+def clay_landsat(tmp_path_factory):
+    """clay_tiny + FCN head, 3 classes, Landsat C2 L1 bands B2, B3, B4 (the real scene's order), seeded."""
+    from trtbench.export import export_onnx
+    from trtbench.models import create_model
+
+    model = create_model("clay_tiny", sensor="landsat-c2l1", bands=["B2", "B3", "B4"], task="segmentation",
+                         head="fcn", num_classes=3, seed=0, input_size=64)
+    return export_onnx(model, tmp_path_factory.mktemp("a") / "clay_l8.onnx")
+
+
+@pytest.fixture(scope="module")
+def scene(landsat_scene, tmp_path_factory):
+    return crop_scene(landsat_scene, tmp_path_factory.mktemp("s") / "crop.tif", Window(700, 600, 150, 130))
+
+
+@pytest.fixture(scope="module")
+def onnxruntime_map(clay_landsat, scene, tmp_path_factory):
+    out = tmp_path_factory.mktemp("ort")
+    summary = predict_scene(clay_landsat, scene, out, PredictOptions(tile=64, overlap=16, batch=4,
+                                                                     probabilities=True), progress=False)
+    return read_raster(out / summary["outputs"]["probabilities"])[0]
+
+
+@pytest.mark.parametrize("backend", ["torch", "openvino", "tensorrt"])
+def test_runners_agree_with_onnxruntime(backend, clay_landsat, scene, onnxruntime_map, tmp_path):
+    reason = backend_unavailable_reason(backend)
+    if reason:
+        pytest.skip(reason)
+    summary = predict_scene(clay_landsat, scene, tmp_path, PredictOptions(tile=64, overlap=16, batch=4, backend=backend,
+                                                                          probabilities=True), progress=False)
+    probs = read_raster(tmp_path / summary["outputs"]["probabilities"])[0]
+    assert summary["backend"]["backend"].startswith(backend.split("-")[0])
+    assert probs.shape == onnxruntime_map.shape == (3, 130, 150)
+    assert np.abs(probs - onnxruntime_map).max() <= 1e-3
+    classes = read_raster(tmp_path / summary["outputs"]["class"])[0][0]
+    assert (classes == onnxruntime_map.argmax(axis=0)).mean() > 0.99
