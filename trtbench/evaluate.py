@@ -17,7 +17,7 @@ from .metadata import ModelMetadata, read_artifact_metadata
 from .metrics import TaskMetrics
 from .models import rebuild_reference
 from .parity import Parity, ParityAccumulator
-from .preprocess import check_size, normalize
+from .preprocess import check_batch, check_size, normalize
 from .raster import band_indices, read_chip
 
 
@@ -81,7 +81,9 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
         backend_info = artifact_runner.describe()
         for batch in tqdm(_batches(tiles, batch_size), total=-(-len(tiles) // batch_size), disable=not progress,
                           desc="eval", unit="batch"):
-            feed = {meta.inputs[0]: np.stack([t.pixels for t in batch])}
+            pixels = np.stack([t.pixels for t in batch])
+            check_batch(meta, pixels)
+            feed = {meta.inputs[0]: pixels}
             outputs = {}
             for role, runner in (("reference", reference_runner), ("artifact", artifact_runner)):
                 start = time.perf_counter()

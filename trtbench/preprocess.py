@@ -53,3 +53,14 @@ def check_size(meta: ModelMetadata, height: int, width: int) -> None:
     if height % p or width % p or height < p or width < p:
         raise InputError(f"image size {height}x{width} is not a multiple of the patch size {p}",
                          f"crop or tile to a multiple of {p} (e.g. --tile {max(p, (min(height, width) // p) * p)})")
+
+
+def check_batch(meta: ModelMetadata, batch: np.ndarray) -> None:
+    """Validate a normalised ``[B, C, H, W]`` batch against the artifact before it reaches a runtime."""
+    if batch.ndim != 4:
+        raise InputError(f"expected a batch [B, C, H, W], got shape {batch.shape}", "add the batch axis")
+    check_bands(meta, batch)
+    check_size(meta, *batch.shape[-2:])
+    if np.isnan(batch).any():
+        raise InputError(f"{int(np.isnan(batch).sum())} NaN values in the batch",
+                         "mask or fill nodata before inference (trtbench.preprocess.normalize does)")

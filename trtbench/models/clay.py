@@ -126,12 +126,16 @@ class DynamicEmbedding(nn.Module):
 
     def kernel(self, waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Conv weight ``[dim, C, p, p]`` (scaled) and bias ``[dim]`` for wavelengths ``[C]`` in µm."""
+        weight, bias = self.raw_kernel(waves)
+        return weight * WEIGHT_SCALE, bias
+
+    def raw_kernel(self, waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The generated weight before the 0.02 scale, and the bias: what DynamicPatchEmbed takes at run time."""
         emb = self.fclayer(posemb_sincos_1d(waves, self.wave_dim))
         weight, bias = self.weight_generator(emb)
         c, p = waves.shape[0], self.patch_size
         # Generator rows are "cin (cout k1 k2)".
-        weight = weight.reshape(c, self.embed_dim, p, p).transpose(0, 1)
-        return weight * WEIGHT_SCALE, bias
+        return weight.reshape(c, self.embed_dim, p, p).transpose(0, 1), bias
 
     def forward(self, pixels: torch.Tensor, waves: torch.Tensor) -> torch.Tensor:
         weight, bias = self.kernel(waves)

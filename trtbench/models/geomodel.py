@@ -40,10 +40,13 @@ class GeoModel(nn.Module):
 
     def forward(self, pixels: torch.Tensor, time: torch.Tensor | None = None,
                 latlon: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
-        patches = self.patch_embed(pixels)
+        return self.from_patches(self.patch_embed(pixels), self.metadata.gsd, time, latlon)
+
+    def from_patches(self, patches: torch.Tensor, gsd: float | torch.Tensor, time: torch.Tensor | None = None,
+                     latlon: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+        """Everything after the patch embedding; the band-agnostic export supplies its own patches and GSD."""
         grid = (patches.shape[-2], patches.shape[-1])
-        tokens, taps = self.encoder.transformer(
-            self.encoder.embed(patches, self.metadata.gsd, time, latlon), self.tap_layers)
+        tokens, taps = self.encoder.transformer(self.encoder.embed(patches, gsd, time, latlon), self.tap_layers)
         if self.head is None:
             features = tokens[:, 1:].transpose(1, 2).reshape(tokens.shape[0], -1, *grid)
             return features, tokens[:, 0]
