@@ -117,9 +117,9 @@ def test_clay_base_fp16_and_int8_on_real_chips(tmp_path, s2_chip, hls_chip):
 
     fp32 = export_onnx(create_model("clay_base", sensor="sentinel-2-l2a", seed=0, input_size=224), tmp_path / "b.onnx")
     fp16 = convert_fp16(fp32, tmp_path / "b16.onnx")
-    int8 = quantize_int8(fp32, tmp_path / "b8.onnx", [s2_chip, hls_chip], samples=4)
+    int8 = quantize_int8(fp32, tmp_path / "b8.onnx", [hls_chip, s2_chip], samples=3)
     for path in (fp16, int8):
-        result = evaluate(path, [s2_chip, hls_chip], progress=False)
+        result = evaluate(path, [s2_chip], progress=False)
         features = next(p for p in result.parity if p.output == "features")
         print(f"{path.name}: features max|diff| {features.max_abs:.4g} cosine {features.cosine:.6f}")
         assert result.passed

@@ -37,6 +37,13 @@ def test_unreadable_scene(monkeypatch, capsys, artifact, tmp_path):
     assert _nothing_in(out)
 
 
+def test_artifact_that_is_not_a_model(monkeypatch, capsys, landsat_scene, tmp_path):
+    fake = tmp_path / "model.onnx"
+    fake.write_bytes(b"\x00garbage" * 10)
+    assert "not a readable ONNX model" in _run(monkeypatch, capsys, fake, landsat_scene, "-o", tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_missing_scene(monkeypatch, capsys, artifact, tmp_path):
     assert "file not found" in _run(monkeypatch, capsys, artifact, tmp_path / "nope.tif", "-o", tmp_path / "out")
 
@@ -83,6 +90,13 @@ def test_output_folder_not_writable(monkeypatch, capsys, artifact, landsat_scene
 def _can_write(folder) -> bool:
     import os
     return os.access(folder, os.W_OK)
+
+
+@pytest.mark.parametrize("bands,words", [("B4,B3,B5", "no band 'B2'"), ("1,2,9", "does not pick 3")])
+def test_bands_that_do_not_map(monkeypatch, capsys, artifact, landsat_scene, tmp_path, bands, words):
+    out = tmp_path / "out"
+    assert words in _run(monkeypatch, capsys, artifact, landsat_scene, "-o", out, "--data-bands", bands)
+    assert _nothing_in(out)
 
 
 def test_embedding_artifact_is_refused(monkeypatch, capsys, tiny_embedding_onnx, s2_chip, tmp_path):

@@ -9,7 +9,14 @@ import onnxruntime as ort
 import pytest
 import rasterio
 from rasterio.windows import Window
-from test_predict_support import DISPLAY_RGB, LANDSAT8, RECEPTIVE_RADIUS, conv_artifact, crop_scene, read_raster
+from test_predict_support import (
+    DISPLAY_RGB,
+    LANDSAT8,
+    RECEPTIVE_RADIUS,
+    conv_artifact,
+    crop_scene,
+    read_raster,
+)
 
 from trtbench.metadata import read_onnx_metadata
 from trtbench.predict.plan import WindowPlan
@@ -116,7 +123,7 @@ def test_scene_smaller_than_one_tile(landsat_scene, l8_segmenter, tmp_path):
 
 
 def test_bands_are_picked_by_name_from_a_reordered_file(landsat_scene, l8_segmenter, tmp_path):
-    """A file in B4, B3, B2 order, mapped with --data-bands, gives the same map as the original order."""
+    """A file in B4, B3, B2 order, mapped by name or by number, gives the same map as the original order."""
     window = Window(600, 500, 300, 260)
     original = crop_scene(landsat_scene, tmp_path / "orig.tif", window)
     data, meta = read_raster(original)
@@ -125,11 +132,29 @@ def test_bands_are_picked_by_name_from_a_reordered_file(landsat_scene, l8_segmen
         profile = ds.profile
     with rasterio.open(flipped, "w", **profile) as out:
         out.write(data[::-1])
-    opts = PredictOptions(tile=128, overlap=32)
-    a = predict_scene(l8_segmenter, original, tmp_path / "a", opts, progress=False)
-    b = predict_scene(l8_segmenter, flipped, tmp_path / "b", PredictOptions(tile=128, overlap=32,
-                                                                            data_bands=("B4", "B3", "B2")),
-                      progress=False)
-    first = read_raster(tmp_path / "a" / a["outputs"]["class"])[0]
-    second = read_raster(tmp_path / "b" / b["outputs"]["class"])[0]
-    np.testing.assert_array_equal(first, second)
+    maps = []
+    for scene, bands in ((original, None), (flipped, ("B4", "B3", "B2")), (flipped, ("3", "2", "1"))):
+        out = tmp_path / f"out{len(maps)}"
+        summary = predict_scene(l8_segmenter, scene, out, PredictOptions(tile=128, overlap=32, data_bands=bands),
+                                progress=False)
+        maps.append(read_raster(out / summary["outputs"]["class"])[0])
+    np.testing.assert_array_equal(maps[0], maps[1])
+    np.testing.assert_array_equal(maps[0], maps[2])
+
+
+def test_nan_pixels_are_masked_and_written_as_nodata(landsat_scene, l8_segmenter, tmp_path):
+    """A float scene with a NaN hole (e.g. a cloud-masked product) and no declared nodata."""
+    crop = crop_scene(landsat_scene, tmp_path / "crop.tif", Window(900, 700, 200, 180))
+    data, _ = read_raster(crop)
+    data = data.astype(np.float32)
+    data[1, 40:90, 60:150] = np.nan
+    with rasterio.open(crop) as ds:
+        profile = ds.profile | {"dtype": "float32", "nodata": None}
+    holed = tmp_path / "holed.tif"
+    with rasterio.open(holed, "w", **profile) as out:
+        out.write(data)
+    summary = predict_scene(l8_segmenter, holed, tmp_path / "out", PredictOptions(tile=64, overlap=16),
+                            progress=False)
+    classes = read_raster(tmp_path / "out" / summary["outputs"]["class"])[0][0]
+    expected = np.isnan(data).any(axis=0) | (data == 0).any(axis=0)     # NaN, and the artifact's nodata 0
+    np.testing.assert_array_equal(classes == 255, expected)

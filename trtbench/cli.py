@@ -66,21 +66,25 @@ def doctor(as_json: bool) -> None:
 @click.option("--workspace", type=float, help="TensorRT workspace limit in GiB.")
 @click.option("--opt-level", type=int, default=3, show_default=True, help="TensorRT builder optimization level 0..5.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False), help="Persistent TensorRT timing cache file.")
-@click.option("--plugin-lib", multiple=True, help="TensorRT plugin library to load; repeatable.")
+@click.option("--plugin-lib", "--plugin", "plugin_lib", multiple=True,
+              help="TensorRT plugin library (or its build folder) to load; repeatable.")
+@click.option("--dynamic-bands", is_flag=True,
+              help="One band-agnostic ONNX: wavelengths and GSD are inputs, the band set is chosen at run time.")
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Output .onnx file, or .engine/.plan with --format engine.")
 def export(model: str, variant: str | None, checkpoint: str | None, random_init: bool, seed: int, sensor: str,
            bands: str | None, task: str, head: str, num_classes: int | None, input_size: int, opset: int | None,
            fmt: str, precision: str, shapes: str | None, calib_data: tuple[str, ...], calib_samples: int,
            calib_method: str, data_bands: str | None, workspace: float | None, opt_level: int,
-           timing_cache: str | None, plugin_lib: tuple[str, ...], output: str) -> None:
+           timing_cache: str | None, plugin_lib: tuple[str, ...], dynamic_bands: bool, output: str) -> None:
     """Export MODEL (a family such as `clay`, a registry name, a trtbench checkpoint, or an existing
     trtbench .onnx file) to ONNX or a TensorRT engine, at fp32, fp16 or int8."""
     from .export.pipeline import ExportRequest, export_artifact
     from .models import create_model, model_from_checkpoint, resolve_model_name
 
     request = ExportRequest(fmt, precision, opset, shapes, calib_data, calib_samples, calib_method,
-                            _split(data_bands), workspace, opt_level, timing_cache, plugin_lib)
+                            _split(data_bands), workspace, opt_level, timing_cache, plugin_lib,
+                            dynamic_bands=dynamic_bands)
     if Path(model).suffix == ".onnx":
         if random_init or checkpoint:
             raise TrtbenchError("an ONNX file carries its own weights", "drop --random-init/--checkpoint")
@@ -111,6 +115,9 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
 @click.option("--reference", type=click.Path(dir_okay=False), help="Checkpoint of the PyTorch reference.")
 @click.option("--backend", default="onnxruntime", show_default=True)
 @click.option("--data-bands", help="The files' band names or a sensor name, if not in the GeoTIFF.")
+@click.option("--sensor", help="Band-agnostic artifacts: the data's sensor (or a stack: sentinel-1-rtc+sentinel-2-l1c).")
+@click.option("--bands", help="Band-agnostic artifacts: comma-separated bands of --sensor to use, in order.")
+@click.option("--wavelengths", help="Band-agnostic artifacts: centre wavelengths in µm, one per band.")
 @click.option("--tile", type=int, help="Tile edge in pixels (default: the artifact's input size).")
 @click.option("--batch-size", type=int, default=4, show_default=True)
 @click.option("--ignore-index", type=int, default=-1, show_default=True, help="Label value to ignore.")
@@ -120,16 +127,19 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full result as JSON.")
 @click.option("--markdown", "md_path", type=click.Path(dir_okay=False), help="Write a Markdown report.")
 def eval_(artifact: str, data: tuple[str, ...], labels: tuple[str, ...], reference: str | None, backend: str,
-          data_bands: str | None, tile: int | None, batch_size: int, ignore_index: int, tolerance: float | None,
-          json_path: str | None, md_path: str | None) -> None:
+          data_bands: str | None, sensor: str | None, bands: str | None, wavelengths: str | None, tile: int | None,
+          batch_size: int, ignore_index: int, tolerance: float | None, json_path: str | None,
+          md_path: str | None) -> None:
     """Parity of an artifact against its PyTorch reference on real chips, and task metrics with labels."""
+    from .bands import parse_wavelengths
     from .evaluate import evaluate
     from .fileio import atomic_output
     from .report import eval_markdown, eval_table
 
     result = evaluate(artifact, data, labels=labels or None, reference=reference, backend=backend, tile=tile,
                       batch_size=batch_size, data_bands=_split(data_bands), ignore_index=ignore_index,
-                      tolerance=tolerance)
+                      tolerance=tolerance, sensor=sensor, bands=_split(bands),
+                      wavelengths=parse_wavelengths(wavelengths))
     click.echo(eval_table(result))
     for path, text in ((json_path, lambda: json.dumps(result.to_dict(), indent=2)), (md_path, lambda: eval_markdown(result))):
         if path:

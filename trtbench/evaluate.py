@@ -12,14 +12,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .backends import Runner, TorchRunner, runner_for_artifact
+from .bands import bind_bands, model_feed, reference_model
 from .errors import InputError
 from .metadata import ModelMetadata, read_artifact_metadata
 from .metrics import TaskMetrics
-from .models import rebuild_reference
 from .parity import Parity, ParityAccumulator
 from .preprocess import check_batch, check_size, normalize
 from .raster import band_indices, read_chip
-
 
 # Default parity tolerance (max |diff| / max |reference|) by artifact precision: fp32 must match the
 # reference to rounding; fp16 and int8 are judged by their expected quantisation error.
@@ -64,8 +63,11 @@ class Tile:
 def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequence[str | Path] | None = None,
              reference: str | Path | None = None, backend: str = "onnxruntime", tile: int | None = None,
              batch_size: int = 4, data_bands: Sequence[str] | None = None, ignore_index: int = -1,
-             tolerance: float | None = None, progress: bool = True) -> EvalResult:
-    meta = read_artifact_metadata(artifact)
+             tolerance: float | None = None, progress: bool = True, sensor: str | None = None,
+             bands: Sequence[str] | None = None, wavelengths: Sequence[float] | None = None) -> EvalResult:
+    """Compare ``artifact`` with its PyTorch reference on tiles of ``data``; a band-agnostic artifact runs on
+    the band set chosen by ``sensor``/``bands``/``wavelengths`` (:func:`trtbench.bands.bind_bands`)."""
+    meta = bind_bands(read_artifact_metadata(artifact), sensor, bands, wavelengths)
     tolerance = DEFAULT_TOLERANCE.get(meta.precision, DEFAULT_TOLERANCE["fp32"]) if tolerance is None else tolerance
     if labels and len(labels) != len(data):
         raise InputError(f"{len(data)} data file(s) but {len(labels)} label file(s)", "pass one label per data file")
@@ -83,7 +85,7 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
                           desc="eval", unit="batch"):
             pixels = np.stack([t.pixels for t in batch])
             check_batch(meta, pixels)
-            feed = {meta.inputs[0]: pixels}
+            feed = model_feed(meta, pixels)
             outputs = {}
             for role, runner in (("reference", reference_runner), ("artifact", artifact_runner)):
                 start = time.perf_counter()
@@ -150,6 +152,9 @@ def _batches(tiles: list[Tile], size: int) -> Iterator[list[Tile]]:
 
 
 def make_reference_runner(meta: ModelMetadata, checkpoint: str | Path | None = None) -> Runner:
-    """A torch runner for the artifact's PyTorch reference (rebuilt lazily on activate)."""
-    return TorchRunner(lambda: rebuild_reference(meta, checkpoint), meta.inputs, meta.outputs)
+    """A torch runner for the artifact's PyTorch reference on meta's bands (rebuilt lazily on activate).
+
+    The reference takes pixels only: its band set (wavelengths, GSD) is built in.
+    """
+    return TorchRunner(lambda: reference_model(meta, checkpoint), meta.inputs[:1], meta.outputs)
 

@@ -37,6 +37,11 @@ class ModelMetadata:
     num_classes: int | None = None
     class_names: list[str] | None = None
     band_mode: str = "fixed"        # fixed | dynamic
+    # Band-agnostic artifacts only (band_mode "dynamic"): bands/wavelengths/mean/std/gsd above are then the
+    # default band set, and any other set can be chosen at run time (trtbench.bands).
+    wavelength_convention: str | None = None   # how the `wavelengths` input is read: "clay" (µm, as is)
+    wavelength_range: list[float] | None = None  # µm span the band embedding was trained on (outside: warn)
+    max_bands: int | None = None    # most bands the graph accepts
     inputs: list[str] = field(default_factory=lambda: ["pixels"])
     outputs: list[str] = field(default_factory=lambda: ["features"])
     checkpoint: str | None = None   # where the reference weights come from

@@ -9,7 +9,7 @@ Prithvi-EO's (HLS V2 over CONUS, reflectance x 10000).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from .errors import TrtbenchError
 
@@ -36,7 +36,6 @@ class Sensor:
     name: str
     gsd: float
     bands: tuple[Band, ...]
-    default_bands: tuple[str, ...] = field(default=())
     units: str = ""
 
     @property
@@ -53,13 +52,13 @@ class Sensor:
         )
 
     def select(self, names: Sequence[str] | None = None) -> Sensor:
-        """The same sensor restricted to ``names`` (in that order); default: its default band set."""
-        names = list(names) if names else list(self.default_bands or self.band_names)
+        """The same sensor restricted to ``names`` (in that order); default: all its bands."""
+        names = list(names) if names else self.band_names
         chosen = tuple(self.band(n) for n in names)
         duplicates = {b.name for b in chosen if sum(c.name == b.name for c in chosen) > 1}
         if duplicates:
             raise TrtbenchError(f"band(s) selected twice: {', '.join(sorted(duplicates))}", "list each band once")
-        return replace(self, bands=chosen, default_bands=())
+        return replace(self, bands=chosen)
 
     @property
     def wavelengths(self) -> list[float]:
@@ -157,10 +156,20 @@ SENSORS: dict[str, Sensor] = {
 
 
 def get_sensor(name: str) -> Sensor:
+    """A sensor table by name; ``a+b`` is a stack of tables (e.g. ``sentinel-1-rtc+sentinel-2-l1c``)."""
+    if "+" in name:
+        return stack_sensors([get_sensor(part) for part in name.split("+")])
     try:
         return SENSORS[name.strip().lower()]
     except KeyError:
-        raise TrtbenchError(f"unknown sensor '{name}'", f"use one of: {', '.join(SENSORS)}") from None
+        raise TrtbenchError(f"unknown sensor '{name}'", f"use one of: {', '.join(SENSORS)}, or a stack like "
+                            "sentinel-1-rtc+sentinel-2-l1c") from None
+
+
+def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
+    """Several sensors' bands in one file, in table order, on the first sensor's grid (its GSD)."""
+    return Sensor("+".join(t.name for t in tables), tables[0].gsd, tuple(b for t in tables for b in t.bands),
+                  units=" + ".join(t.units for t in tables))
 
 
 def custom_sensor(wavelengths: Sequence[float], gsd: float, mean: Sequence[float] | None = None,

@@ -75,6 +75,10 @@ def _torch_runner(path: str | Path) -> TorchRunner:
 
     def load():
         model = rebuild_reference(meta)
+        if meta.band_mode == "dynamic":  # same inputs as the artifact: pixels, wavelengths, gsd
+            from ..export.dynamic_bands import BandAgnostic
+
+            return BandAgnostic(model)
         return model.folded() if hasattr(model, "folded") else model
 
     return TorchRunner(load, meta.inputs, meta.outputs)

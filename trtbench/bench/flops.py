@@ -103,7 +103,7 @@ def sdpa_macs(inputs: list[Any], outputs: list[Any]) -> int:
 def native_mha_macs(inputs: list[Any], outputs: list[Any]) -> int:
     """``nn.MultiheadAttention``'s fused inference path: QKV projection, attention, output projection."""
     q, k = _shape(inputs[0]), _shape(inputs[1])
-    tokens, keys, embed = math.prod(q[:-1]), math.prod(k[:-1]), q[-1]
+    tokens, embed = math.prod(q[:-1]), q[-1]
     batch = math.prod(q[:-2])
     return 3 * tokens * embed * embed + 2 * batch * q[-2] * k[-2] * embed + tokens * embed * embed
 

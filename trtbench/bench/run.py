@@ -19,6 +19,7 @@ from .timing import Timing, TimingConfig, cuda_split, km2_per_image
 
 DEFAULT_BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
 SPLIT_CONFIG = TimingConfig(warmup=2, min_iters=10, min_time=0.2)
+DEFAULT_TIMING = TimingConfig()
 
 
 @dataclass
@@ -122,7 +123,7 @@ def _cuda_split_hook(runner: TorchRunner, feed: dict, timing: Timing) -> None:
 
 
 def run_bench(target: BenchTarget, *, backends: Sequence[str] = DEFAULT_BACKENDS, batches: Sequence[int] = (1,),
-              size: int | None = None, threads: int | None = None, config: TimingConfig = TimingConfig(),
+              size: int | None = None, threads: int | None = None, config: TimingConfig = DEFAULT_TIMING,
               tolerance: float = 1e-4, feeds: list[dict] | None = None, input_source: str = "random normal",
               count: bool = True, candidates: dict[str, Runner | str] | None = None) -> BenchResult:
     """Bench ``target`` on ``backends`` (or on ready-made ``candidates``: any Runner, e.g. a TensorRT one)."""

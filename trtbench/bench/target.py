@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
-from ..errors import InputError, TrtbenchError
 from ..engine_meta import is_engine_path
+from ..errors import InputError, TrtbenchError
 from ..metadata import ModelMetadata, read_artifact_metadata
 from ..preprocess import check_size
 

@@ -22,10 +22,11 @@ from ..engine_meta import EngineSidecar, RuntimeInfo, file_sha256, write_sidecar
 from ..errors import BackendUnavailable, InputError, TrtbenchError
 from ..fileio import atomic_output
 from ..metadata import read_onnx_metadata
-from .shapes import ShapeProfile, default_profile, validate_profile
+from .shapes import ShapeProfile, default_profile, validate_profile, with_derived_profiles
 
 log = logging.getLogger(__name__)
 DEFAULT_OPT_LEVEL = 3  # TensorRT's own default; 0..5 trades build time for tactic search
+_LOADED_PLUGINS: set[Path] = set()
 
 
 def import_tensorrt() -> Any:
@@ -51,15 +52,39 @@ def runtime_info(trt: Any) -> RuntimeInfo:
 
 
 def load_plugins(trt: Any, libraries: Sequence[str | Path]) -> None:
-    """Register plugin libraries (e.g. DynamicPatchEmbed) before parsing or deserializing."""
+    """Register plugin libraries (e.g. DynamicPatchEmbed) before parsing or deserializing.
+
+    Once per process: TensorRT refuses a second registration, and a build followed by a run loads twice.
+    """
     from ..kernels.loader import load_plugin_library
 
     for lib in libraries:
+        path = plugin_file(lib).resolve()
+        if path in _LOADED_PLUGINS:
+            continue
         try:
-            load_plugin_library(lib)
+            load_plugin_library(path)
+            _LOADED_PLUGINS.add(path)
         except (FileNotFoundError, RuntimeError) as exc:
             raise TrtbenchError(f"cannot load TensorRT plugin library {lib}: {exc}",
                                 "build the plugin for this TensorRT version (kernels/README.md)") from None
+
+
+def plugin_file(lib: str | Path) -> Path:
+    """The plugin library named by ``--plugin``: the file itself, or the build folder holding it."""
+    from ..kernels.loader import plugin_library_path
+
+    path = Path(lib)
+    if path.is_dir():
+        try:
+            return plugin_library_path(path)
+        except FileNotFoundError as exc:
+            raise InputError(str(exc), "build the plugin on the GPU machine, or pass the library file") from None
+    if not path.is_file():
+        raise InputError(f"TensorRT plugin library not found: {path}",
+                         "build it (kernels/README.md: cmake -S kernels/plugin -B build/plugin ...) and pass the "
+                         "library or its build folder")
+    return path
 
 
 def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequence[ShapeProfile] | None = None,
@@ -91,10 +116,11 @@ def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequenc
     if workspace_gib:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
     config.builder_optimization_level = opt_level
+    profiles = with_derived_profiles(profiles, meta)
+    trt_profile = builder.create_optimization_profile()   # one profile holds the ranges of every input
     for profile in profiles:
-        trt_profile = builder.create_optimization_profile()
         trt_profile.set_shape(profile.name, profile.min, profile.opt, profile.max)
-        config.add_optimization_profile(trt_profile)
+    config.add_optimization_profile(trt_profile)
     cache = _attach_timing_cache(config, timing_cache)
     log.info("building the engine (minutes for large models at --opt-level %d)", opt_level)
     plan = builder.build_serialized_network(network, config)
@@ -114,7 +140,7 @@ def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequenc
         engine_sha256=file_sha256(output), metadata=asdict(meta),
         builder={"workspace_gib": workspace_gib, "opt_level": opt_level, "strongly_typed": True,
                  "timing_cache": str(timing_cache) if timing_cache else None},
-        plugins=[str(Path(p).resolve()) for p in plugins]))
+        plugins=[str(plugin_file(p).resolve()) for p in plugins]))
     return output
 
 

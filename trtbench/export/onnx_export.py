@@ -26,8 +26,15 @@ OUTPUT_DIM_NAMES = {"features": ["batch", None, "grid_h", "grid_w"], "cls": ["ba
 
 
 def export_onnx(model: GeoModel, path: str | Path, *, recipe: Recipe | None = None,
-                opset: int | None = None) -> Path:
-    """Write ``model`` (fixed bands) to ``path`` with dynamic batch/height/width; returns the path."""
+                opset: int | None = None, dynamic_bands: bool = False) -> Path:
+    """Write ``model`` (fixed bands) to ``path`` with dynamic batch/height/width; returns the path.
+
+    ``dynamic_bands``: one band-agnostic file instead (:mod:`trtbench.export.dynamic_bands`).
+    """
+    if dynamic_bands:
+        from .dynamic_bands import export_band_agnostic
+
+        return export_band_agnostic(model, path, recipe=recipe, opset=opset)
     meta = model.metadata
     recipe = recipe or load_recipe(meta.family)
     opset = opset or recipe.opset

@@ -18,7 +18,8 @@ from ..engine_meta import ENGINE_SUFFIXES
 from ..errors import InputError
 from ..metadata import ModelMetadata, read_onnx_metadata
 from ..models import GeoModel
-from .engine import DEFAULT_OPT_LEVEL, build_engine, import_tensorrt, static_input_dims
+from .dynamic_bands import band_agnostic_request
+from .engine import DEFAULT_OPT_LEVEL, build_engine, import_tensorrt, plugin_file, static_input_dims
 from .onnx_export import export_onnx
 from .precision import PRECISIONS, calibration_files, convert_precision
 from .shapes import ShapeProfile, parse_shapes, validate_profile
@@ -40,19 +41,23 @@ class ExportRequest:
     opt_level: int = DEFAULT_OPT_LEVEL
     timing_cache: str | None = None
     plugins: Sequence[str] = field(default_factory=tuple)
+    dynamic_bands: bool = False   # one band-agnostic ONNX (wavelengths as an input) instead of fixed bands
 
 
 def export_artifact(source: GeoModel | str | Path, output: str | Path, request: ExportRequest) -> list[Path]:
     """Write the requested artifact(s); returns the files written, the requested one last."""
     output = Path(output)
-    meta = source.metadata if isinstance(source, GeoModel) else read_onnx_metadata(source)
+    if request.dynamic_bands:
+        meta = band_agnostic_request(source, request.precision)
+    else:
+        meta = source.metadata if isinstance(source, GeoModel) else read_onnx_metadata(source)
     profiles = _validate(source, output, request, meta)
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix=".trtbench-export-", dir=output.parent if output.parent.is_dir() else None) as work:
         final_onnx = output if request.format == "onnx" else output.with_name(f"{output.stem}.{request.precision}.onnx")
         if isinstance(source, GeoModel):
             fp32 = final_onnx if request.precision == "fp32" else Path(work) / "fp32.onnx"
-            fp32 = export_onnx(source, fp32, opset=request.opset)
+            fp32 = export_onnx(source, fp32, opset=request.opset, dynamic_bands=request.dynamic_bands)
             written += [fp32] if fp32 == final_onnx else []
         else:
             fp32 = Path(source)
@@ -94,5 +99,7 @@ def _validate(source: GeoModel | str | Path, output: Path, request: ExportReques
     static = None if isinstance(source, GeoModel) else static_input_dims(source)
     for profile in profiles or ():
         validate_profile(profile, meta, (static or {}).get(profile.name))
+    for lib in request.plugins:
+        plugin_file(lib)   # a missing plugin library is the user's to fix, on any machine
     import_tensorrt()   # fail now, not after the export and calibration, when engines cannot be built here
     return profiles

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -65,8 +66,10 @@ def convert_fp16(src: str | Path, dst: str | Path, keep_fp32_ops: Iterable[str] 
     blocked = pixel_independent_nodes(model.graph, meta.inputs[0])
     ops = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(keep_fp32_ops))
     _split_shared_initializers(model.graph, {n.name for n in model.graph.node if n.op_type in ops} | blocked)
-    converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=ops,
-                                                 node_block_list=sorted(blocked))
+    with warnings.catch_warnings():  # it warns for every tiny weight flushed to fp16's range: expected
+        warnings.simplefilter("ignore", UserWarning)
+        converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=ops,
+                                                     node_block_list=sorted(blocked))
     drop_fp16_round_trips(converted.graph)
     write_metadata(converted, meta.with_(precision="fp16"))
     return save_checked(converted, dst)
@@ -170,6 +173,15 @@ def _name_nodes(graph: onnx.GraphProto) -> None:
             node.name = f"{node.op_type}_{i}"
 
 
+def _merge_every(batches: int) -> int:
+    # ONNX Runtime merges ranges every N batches and reports "No data is collected" when the batch
+    # count is an exact multiple of N (nothing left for its final merge), so pick an N that is not.
+    every = CALIB_BATCH
+    while batches % every == 0:
+        every += 1
+    return every
+
+
 class ChipCalibrationReader:
     """ONNX Runtime ``CalibrationDataReader`` over normalised tiles of real chips, one tile per batch."""
 
@@ -247,7 +259,8 @@ def quantize_int8(src: str | Path, dst: str | Path, calib_data: Sequence[str | P
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                             calibrate_method=methods[method],
                             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                           "QuantizeBias": False, "CalibMaxIntermediateOutputs": CALIB_BATCH},
+                                           "QuantizeBias": False,
+                                           "CalibMaxIntermediateOutputs": _merge_every(len(reader))},
                             calibration_providers=["CPUExecutionProvider"])
         except (ValueError, RuntimeError) as exc:
             raise TrtbenchError(f"INT8 calibration of {src} failed: {str(exc).splitlines()[0][:300]}",

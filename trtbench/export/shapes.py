@@ -18,6 +18,7 @@ from ..metadata import ModelMetadata
 Shape = tuple[int, ...]
 KEYS = ("min", "opt", "max")
 DEFAULT_BATCHES = (1, 8, 32)  # min/opt/max batch when --shapes is not given
+DEFAULT_MAX_BANDS = 16        # band-agnostic engines without --shapes: 1..16 bands (Sentinel-1 + Sentinel-2 L1C is 15)
 EXAMPLE = "min=1x10x224x224,opt=8x10x256x256,max=32x10x512x512"
 
 
@@ -92,12 +93,17 @@ def validate_profile(profile: ShapeProfile, meta: ModelMetadata, static_dims: Se
     ``static_dims`` are the ONNX input's dimensions (None where dynamic); a profile must match every
     static one, because TensorRT rejects a profile that contradicts the network.
     """
+    if profile.name != meta.inputs[0]:
+        raise InputError(f"--shapes sets '{profile.name}', whose shape follows from '{meta.inputs[0]}' (its band "
+                         "dimension)", f"give the profile of '{meta.inputs[0]}' only, e.g. {_example(meta)}")
     shapes = {k: getattr(profile, k) for k in KEYS}
     for key, shape in shapes.items():
         if len(shape) != 4:
             raise InputError(f"--shapes {key}={_fmt(shape)} has {len(shape)} dimensions; '{profile.name}' is "
                              "batch x bands x height x width", f"give 4 dimensions, e.g. {_example(meta)}")
-        if shape[1] != meta.num_bands:
+        if meta.band_mode == "dynamic":
+            _check_band_range(key, shape, meta)
+        elif shape[1] != meta.num_bands:
             raise InputError(f"--shapes {key}={_fmt(shape)} has {shape[1]} bands; the model takes exactly "
                              f"{meta.num_bands} ({', '.join(meta.bands)})",
                              f"keep the band dimension at {meta.num_bands}, e.g. {_example(meta)}")
@@ -116,9 +122,33 @@ def validate_profile(profile: ShapeProfile, meta: ModelMetadata, static_dims: Se
 
 
 def default_profile(meta: ModelMetadata) -> ShapeProfile:
-    """Dynamic batch at the model's recorded tile size: what ``eval`` and ``predict`` feed by default."""
+    """Dynamic batch at the model's recorded tile size: what ``eval`` and ``predict`` feed by default.
+
+    A band-agnostic model also gets a band range, tuned for its default band count.
+    """
     c, s = meta.num_bands, meta.input_size
+    if meta.band_mode == "dynamic":
+        bands = (1, c, max(c, min(DEFAULT_MAX_BANDS, meta.max_bands or DEFAULT_MAX_BANDS)))
+        return ShapeProfile(meta.inputs[0], *((b, n, s, s) for b, n in zip(DEFAULT_BATCHES, bands)))
     return ShapeProfile(meta.inputs[0], *((b, c, s, s) for b in DEFAULT_BATCHES))
+
+
+def with_derived_profiles(profiles: Sequence[ShapeProfile], meta: ModelMetadata) -> list[ShapeProfile]:
+    """Add the inputs whose shapes follow from the pixels profile: ``wavelengths [C]`` of a band-agnostic model.
+
+    (Its ``gsd`` input is a scalar: static, no profile.) All of them go into one optimization profile.
+    """
+    if meta.band_mode != "dynamic":
+        return list(profiles)
+    pixels = next(p for p in profiles if p.name == meta.inputs[0])
+    return [*profiles, ShapeProfile("wavelengths", *((getattr(pixels, k)[1],) for k in KEYS))]
+
+
+def _check_band_range(key: str, shape: Shape, meta: ModelMetadata) -> None:
+    most = meta.max_bands or shape[1]
+    if not 1 <= shape[1] <= most:
+        raise InputError(f"--shapes {key}={_fmt(shape)} has {shape[1]} bands; this band-agnostic model takes 1 to "
+                         f"{most}", f"keep the band dimension within 1..{most}, e.g. {_example(meta)}")
 
 
 def _fmt(shape: Sequence[int]) -> str:
@@ -126,5 +156,4 @@ def _fmt(shape: Sequence[int]) -> str:
 
 
 def _example(meta: ModelMetadata) -> str:
-    c, s = meta.num_bands, meta.input_size
-    return f"min=1x{c}x{s}x{s},opt=8x{c}x{s}x{s},max=32x{c}x{s}x{s}"
+    return ",".join(f"{k}={_fmt(shape)}" for k, shape in zip(KEYS, default_profile(meta).to_dict().values()))

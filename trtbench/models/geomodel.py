@@ -52,6 +52,10 @@ class GeoModel(nn.Module):
             return features, tokens[:, 0]
         return (self.head(tokens, taps, grid),)
 
+    def for_bands(self, metadata: ModelMetadata) -> GeoModel:
+        """The same model (shared weights) on another band set: the reference of a band-agnostic artifact."""
+        return GeoModel(self.encoder, metadata, self.head).to(self.waves.device).train(self.training)
+
     @torch.no_grad()
     def folded(self) -> GeoModel:
         """The same model (shared weights) with the band embedding evaluated once into a Conv2d."""

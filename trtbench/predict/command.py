@@ -20,7 +20,8 @@ from ..errors import InputError
 @click.option("--backend", default="onnxruntime", show_default=True, help="torch, onnxruntime, openvino, tensorrt ...")
 @click.option("--threads", type=int, help="Inference threads per scene [default: the cores, shared among workers].")
 @click.option("--probabilities", is_flag=True, help="Also write per-class probabilities (segmentation).")
-@click.option("--data-bands", help="The scenes' band names or a sensor name, when the GeoTIFFs do not name them.")
+@click.option("--data-bands", help="The scenes' band names (or a sensor name) when the GeoTIFFs do not name them, "
+                                   "or the 1-based band numbers of the model's bands, e.g. 3,2,1.")
 @click.option("--nodata", type=float, help="Input value to treat as missing when the scene declares none.")
 @click.option("--resume", is_flag=True, help="Continue interrupted runs (same artifact, scenes and options).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Local Dask workers for many scenes.")

@@ -53,10 +53,20 @@ def scene_info(path: str | Path, meta: ModelMetadata, data_bands: Sequence[str] 
         if ds.count < meta.num_bands:
             raise InputError(f"{path} has {ds.count} band(s) but the model needs {meta.num_bands} "
                              f"({', '.join(meta.bands)})", "pass a scene with the model's bands")
-        picked = band_indices(meta, ds.count, ds.descriptions, data_bands)
+        indexes = _by_index(meta, ds.count, data_bands) if data_bands and all(b.isdigit() for b in data_bands) \
+            else tuple(i + 1 for i in band_indices(meta, ds.count, ds.descriptions, data_bands))
         value = nodata if nodata is not None else ds.nodata if ds.nodata is not None else meta.nodata
-        return SceneInfo(Path(path), ds.height, ds.width, ds.crs, ds.transform, value,
-                         tuple(i + 1 for i in picked))
+        return SceneInfo(Path(path), ds.height, ds.width, ds.crs, ds.transform, value, indexes)
+
+
+def _by_index(meta: ModelMetadata, count: int, data_bands: Sequence[str]) -> tuple[int, ...]:
+    """``--data-bands 3,2,1``: the file's 1-based band numbers holding the model's bands, in model order."""
+    indexes = tuple(int(b) for b in data_bands)
+    if len(indexes) != meta.num_bands or not all(1 <= i <= count for i in indexes):
+        raise InputError(f"--data-bands {','.join(data_bands)} does not pick {meta.num_bands} of the file's "
+                         f"{count} bands for {', '.join(meta.bands)}",
+                         f"give {meta.num_bands} band numbers between 1 and {count}, in the model's band order")
+    return indexes
 
 
 def read_tiles(info: SceneInfo, meta: ModelMetadata, plan: WindowPlan, start_row: int = 0) -> Iterator[Tile]:

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..backends import Runner, runner_for_artifact
 from ..errors import InputError, TrtbenchError
 from ..fileio import atomic_output
-from ..metadata import ModelMetadata, read_onnx_metadata
+from ..metadata import ModelMetadata, read_artifact_metadata
 from .blend import StripBlender
 from .plan import WindowPlan, check_tiling
 from .products import Product, blend_space, products_for
@@ -57,11 +57,17 @@ class PredictOptions:
 
 
 def artifact_metadata(path: str | Path) -> ModelMetadata:
-    """The artifact's trtbench metadata (ONNX metadata_props)."""
+    """The artifact's trtbench metadata: ONNX metadata_props, or a TensorRT engine's JSON sidecar."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"artifact not found: {path}", "pass the .onnx file written by `trtbench export`")
-    return read_onnx_metadata(path)
+        raise InputError(f"artifact not found: {path}", "pass the .onnx file (or engine) written by `trtbench export`")
+    try:
+        return read_artifact_metadata(path)
+    except TrtbenchError:
+        raise
+    except Exception as exc:  # a protobuf or JSON parser's complaint: the file is not an artifact at all
+        raise InputError(f"{path} is not a readable ONNX model or engine ({type(exc).__name__})",
+                         "pass the .onnx file (or engine + sidecar) written by `trtbench export`") from None
 
 
 def check_output_dir(out_dir: Path) -> None:
@@ -86,78 +92,118 @@ def predict_scene(artifact: str | Path, scene: str | Path, out_dir: str | Path, 
                   artifact_hash: str | None = None) -> dict[str, Any]:
     """Map ``scene`` with ``artifact``; returns the summary also written as ``<scene>.json``."""
     started = time.perf_counter()
-    artifact, scene, out_dir = Path(artifact), Path(scene), Path(out_dir)
-    meta = artifact_metadata(artifact)
-    opts = options.resolved(meta)
-    check_output_dir(out_dir)
-    channels = meta.num_classes or 1
-    products = products_for(meta, channels, opts.probabilities)
-    info = scene_info(scene, meta, opts.data_bands, opts.nodata)
-    plan = WindowPlan(info.height, info.width, opts.tile, opts.overlap)
-    paths = output_paths(out_dir, scene, products)
-    artifact_hash = artifact_hash or file_sha256(artifact)
-    state = RunState(work_dir_for(out_dir, scene.stem), _fingerprint(artifact_hash, info, opts, products))
-    saved = state.start(opts.resume)
-    works = [WorkRaster(state.dir / f"{p.name}.raw", p, info.height, info.width) for p in products]
-    if saved is None:
-        for work in works:
-            work.create()
-    first_row = saved.rows_done if saved else 0
-    blender = StripBlender(plan, channels)
-    if saved and saved.carry:
-        blender.restore(saved.carry)
-
+    job = SceneJob.prepare(Path(artifact), Path(scene), Path(out_dir), options, artifact_hash)
+    first_row = job.start()
     try:
-        summary = _run(artifact, meta, info, plan, opts, state, works, blender, first_row, paths, progress, on_row)
+        run = job.run(first_row, progress, on_row)
     except TrtbenchError:
-        state.discard()   # bad input cannot be resumed: leave nothing behind
+        job.state.discard()   # bad input cannot be resumed: leave nothing behind
         raise
-    summary.update(_summary(artifact, artifact_hash, meta, info, plan, opts, paths, works, first_row))
+    summary = run | job.summary(first_row)
     summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
-    with atomic_output(paths["summary"]) as tmp:
+    with atomic_output(job.paths["summary"]) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
-    state.discard()
+    job.state.discard()
     return summary
 
 
-def _run(artifact: Path, meta: ModelMetadata, info: SceneInfo, plan: WindowPlan, opts: PredictOptions,
-         state: RunState, works: list[WorkRaster], blender: StripBlender, first_row: int, paths: dict[str, Path],
-         progress: bool, on_row: RowCallback | None) -> dict[str, Any]:
-    """Tile rows ``first_row..`` through the runner into the work rasters, then the COGs into place."""
-    import rasterio
+@dataclass
+class SceneJob:
+    """Everything decided before the first tile: what is read, how it is tiled, what is written where."""
 
-    scene = info.path
-    timings = {"infer": 0.0, "wait_for_input": 0.0, "blend_write": 0.0}
-    runner = runner_for_artifact(artifact, opts.backend, threads=opts.threads)
-    with rasterio.Env(GDAL_CACHEMAX=opts.gdal_cache_mb), runner, \
-            Prefetcher(read_tiles(info, meta, plan, first_row), depth=2 * opts.batch) as tiles, \
-            tqdm(total=plan.tiles, initial=first_row * plan.cols, desc=scene.name, unit="tile",
-                 disable=not progress, leave=False) as bar:
-        backend_info = runner.describe()
-        rows = _rows(iter(tiles), plan, first_row, timings)
-        for row, row_tiles in rows:
-            for batch in _chunks(row_tiles, opts.batch):
-                outputs = _infer(runner, meta, batch, timings)
+    artifact: Path
+    artifact_hash: str
+    meta: ModelMetadata
+    opts: PredictOptions
+    info: SceneInfo
+    plan: WindowPlan
+    paths: dict[str, Path]
+    state: RunState
+    works: list[WorkRaster]
+    blender: StripBlender
+
+    @classmethod
+    def prepare(cls, artifact: Path, scene: Path, out_dir: Path, options: PredictOptions,
+                artifact_hash: str | None) -> SceneJob:
+        """Validate everything the user gave (artifact, options, output folder, scene) before any work."""
+        meta = artifact_metadata(artifact)
+        opts = options.resolved(meta)
+        check_output_dir(out_dir)
+        channels = meta.num_classes or 1
+        products = products_for(meta, channels, opts.probabilities)
+        info = scene_info(scene, meta, opts.data_bands, opts.nodata)
+        plan = WindowPlan(info.height, info.width, opts.tile, opts.overlap)
+        digest = artifact_hash or file_sha256(artifact)
+        state = RunState(work_dir_for(out_dir, scene.stem), _fingerprint(digest, info, opts, products))
+        works = [WorkRaster(state.dir / f"{p.name}.raw", p, info.height, info.width) for p in products]
+        return cls(artifact, digest, meta, opts, info, plan, output_paths(out_dir, scene, products), state, works,
+                   StripBlender(plan, channels))
+
+    def start(self) -> int:
+        """Create or resume the work folder; the first tile row still to do."""
+        saved = self.state.start(self.opts.resume)
+        if saved is None:
+            for work in self.works:
+                work.create()
+            return 0
+        if saved.carry:
+            self.blender.restore(saved.carry)
+        return saved.rows_done
+
+    def run(self, first_row: int, progress: bool, on_row: RowCallback | None) -> dict[str, Any]:
+        """Tile rows ``first_row..`` through the runner into the work rasters, then the COGs into place."""
+        import rasterio
+
+        meta, plan, opts, scene = self.meta, self.plan, self.opts, self.info.path
+        timings = {"infer": 0.0, "wait_for_input": 0.0, "blend_write": 0.0}
+        runner = runner_for_artifact(self.artifact, opts.backend, threads=opts.threads)
+        with rasterio.Env(GDAL_CACHEMAX=opts.gdal_cache_mb), runner, \
+                Prefetcher(read_tiles(self.info, meta, plan, first_row), depth=2 * opts.batch) as tiles, \
+                tqdm(total=plan.tiles, initial=first_row * plan.cols, desc=scene.name, unit="tile",
+                     disable=not progress, leave=False) as bar:
+            backend_info = runner.describe()
+            for row, row_tiles in _rows(iter(tiles), plan, first_row, timings):
+                for batch in _chunks(row_tiles, opts.batch):
+                    outputs = _infer(runner, meta, batch, timings)
+                    tick = time.perf_counter()
+                    for tile, output in zip(batch, outputs, strict=True):
+                        self.blender.add(tile.col, output, tile.mask)
+                    timings["blend_write"] += time.perf_counter() - tick
+                    bar.update(len(batch))
                 tick = time.perf_counter()
-                for tile, output in zip(batch, outputs, strict=True):
-                    blender.add(tile.col, output, tile.mask)
+                self._finish_row(row)
                 timings["blend_write"] += time.perf_counter() - tick
-                bar.update(len(batch))
+                if on_row:
+                    on_row(scene.name, row + 1, plan.rows)
             tick = time.perf_counter()
-            strip = blender.finish_row(row)
-            for work in works:
-                work.write(strip.y0, work.product.render(strip.values, strip.mask))
-            state.save(row + 1, blender.state())
-            timings["blend_write"] += time.perf_counter() - tick
-            if on_row:
-                on_row(scene.name, row + 1, plan.rows)
-        tick = time.perf_counter()
-        for work in works:
-            cog = state.dir / f"{work.product.name}.cog.tif"
-            write_cog(work, info, cog)
-            os.replace(cog, paths[work.product.name])
-        timings["finalize"] = time.perf_counter() - tick
-    return {"backend": backend_info, "seconds": {k: round(v, 3) for k, v in timings.items()}}
+            for work in self.works:
+                cog = self.state.dir / f"{work.product.name}.cog.tif"
+                write_cog(work, self.info, cog)
+                os.replace(cog, self.paths[work.product.name])
+            timings["finalize"] = time.perf_counter() - tick
+        return {"backend": backend_info, "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+    def _finish_row(self, row: int) -> None:
+        # Strip first, progress second: saved progress never claims rows that are not on disk.
+        strip = self.blender.finish_row(row)
+        for work in self.works:
+            work.write(strip.y0, work.product.render(strip.values, strip.mask))
+        self.state.save(row + 1, self.blender.state())
+
+    def summary(self, first_row: int) -> dict[str, Any]:
+        info, opts = self.info, self.opts
+        valid = _valid_pixels(self.works[0])
+        pixel_km2 = _pixel_area_km2(info)
+        return {
+            "scene": str(info.path), "artifact": str(self.artifact), "artifact_sha256": self.artifact_hash,
+            "model": self.meta.model, "task": self.meta.task, "bands": self.meta.bands,
+            "outputs": {k: p.name for k, p in self.paths.items() if k != "summary"},
+            "crs": str(info.crs), "width": info.width, "height": info.height,
+            "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch, "tiles": self.plan.tiles,
+            "resumed_from_tile_row": first_row or None,
+            "pixels": info.width * info.height, "valid_pixels": valid,
+            "km2": None if pixel_km2 is None else round(valid * pixel_km2, 3),
+        }
 
 
 def _rows(tiles: Iterator[Tile], plan: WindowPlan, first_row: int,
@@ -199,23 +245,6 @@ def _fingerprint(artifact_hash: str, info: SceneInfo, opts: PredictOptions, prod
             "scene_mtime_ns": stat.st_mtime_ns, "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch,
             "backend": opts.backend, "bands": list(info.indexes), "nodata": info.nodata,
             "products": [p.name for p in products]}
-
-
-def _summary(artifact: Path, artifact_hash: str, meta: ModelMetadata, info: SceneInfo, plan: WindowPlan,
-             opts: PredictOptions, paths: dict[str, Path], works: list[WorkRaster],
-             first_row: int) -> dict[str, Any]:
-    valid = _valid_pixels(works[0])
-    pixel_km2 = _pixel_area_km2(info)
-    return {
-        "scene": str(info.path), "artifact": str(artifact), "artifact_sha256": artifact_hash,
-        "model": meta.model, "task": meta.task, "bands": meta.bands,
-        "outputs": {k: p.name for k, p in paths.items() if k != "summary"},
-        "crs": str(info.crs), "width": info.width, "height": info.height,
-        "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch, "tiles": plan.tiles,
-        "resumed_from_tile_row": first_row or None,
-        "pixels": info.width * info.height, "valid_pixels": valid,
-        "km2": None if pixel_km2 is None else round(valid * pixel_km2, 3),
-    }
 
 
 def _valid_pixels(work: WorkRaster) -> int:

@@ -48,13 +48,19 @@ class WorkRaster:
         return data.reshape(rows, self.width, self.product.bands).transpose(2, 0, 1)
 
 
+def cog_profile(product: Product) -> dict:
+    """DEFLATE at level 1 with the predictor for the dtype: about as small as level 6, much faster to write."""
+    from rio_cogeo.profiles import cog_profiles
+
+    predictor = 3 if np.dtype(product.dtype).kind == "f" else 2
+    return cog_profiles.get("deflate") | {"predictor": predictor, "zlevel": 1}
+
+
 def write_cog(work: WorkRaster, info: SceneInfo, dst: Path) -> None:
     """Stream ``work`` into a COG at ``dst`` with the scene's CRS, transform and size."""
     import rasterio
     from rasterio.windows import Window
     from rio_cogeo.cogeo import cog_translate
-    from rio_cogeo.profiles import cog_profiles
-
     product = work.product
     staging = dst.with_name(dst.name + ".gtiff")
     profile = dict(driver="GTiff", width=info.width, height=info.height, count=product.bands, dtype=product.dtype,
@@ -67,7 +73,7 @@ def write_cog(work: WorkRaster, info: SceneInfo, dst: Path) -> None:
             for y0 in range(0, info.height, CHUNK_ROWS):
                 rows = min(CHUNK_ROWS, info.height - y0)
                 out.write(work.read(y0, rows), window=Window(0, y0, info.width, rows))
-        cog_translate(staging, dst, cog_profiles.get("deflate"), overview_resampling=product.resampling,
+        cog_translate(staging, dst, cog_profile(product), overview_resampling=product.resampling,
                       in_memory=False, quiet=True, config={"GDAL_NUM_THREADS": "ALL_CPUS"})
     finally:
         staging.unlink(missing_ok=True)

@@ -1,0 +1,110 @@
+"""Band-agnostic export: one ONNX file that serves every sensor, the band set chosen at run time.
+
+The fixed-band export folds the wavelength-generated patch kernel into a constant ``Conv``, so each
+band set needs its own file. Here the graph's inputs are ``pixels [B, C, H, W]`` with C dynamic,
+``wavelengths [C]`` (µm, in channel order) and ``gsd []`` (metres; Clay scales its position embedding
+by it, so Landsat at 30 m and Sentinel-2 at 10 m differ). The weight generator (sin-cos embedding,
+FC block, the small transformer, the linear heads) stays as standard ONNX ops, and the patch
+embedding with the runtime weight is the ``trtbench::DynamicPatchEmbed`` node shipped as an ONNX
+local function (:mod:`.patch_embed_op`), which runs in ONNX Runtime as is and becomes TensorRT's
+plugin where one is registered.
+
+The artifact's metadata says it is band-agnostic (``band_mode "dynamic"``), how the wavelengths
+input is read, the wavelength range the embedding was trained on and the most bands it takes; its
+bands/wavelengths/mean/std/gsd are the default band set. :mod:`trtbench.bands` binds another set at
+run time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import TrtbenchError
+from ..metadata import ModelMetadata
+from ..models import GeoModel
+from .onnx_export import _name_output_dims, _quiet_exporter, save_checked, write_metadata
+from .patch_embed_op import CLAY, PatchEmbedParams, attach_function, check_params, onnx_translation
+from .recipes import Recipe, load_recipe
+
+INPUTS = ["pixels", "wavelengths", "gsd"]
+MAX_BANDS = 256
+# Clay v1.5 was trained on Sentinel-2, Landsat, NAIP, LINZ, MODIS, PlanetScope (0.44-2.2 µm) and
+# Sentinel-1 with pseudo-wavelengths 3.5/4.0 µm: outside this span the generated kernel is extrapolated.
+CLAY_TRAINED_RANGE = [0.4, 4.0]
+SAMPLE_BANDS = 3  # the example's band count: > 1 so torch.export keeps the dimension symbolic
+
+
+class BandAgnostic(nn.Module):
+    """A Clay :class:`GeoModel` with wavelengths and GSD as inputs and the patch embedding as one custom op."""
+
+    def __init__(self, model: GeoModel):
+        super().__init__()
+        self.model = model
+        p = model.encoder.patch_size
+        self.params: PatchEmbedParams = replace(CLAY, kernel_size=p, stride=p)
+        check_params(self.params)
+
+    def forward(self, pixels: torch.Tensor, wavelengths: torch.Tensor, gsd: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        weight, bias = self.model.encoder.patch_embedding.raw_kernel(wavelengths)
+        patches = torch.ops.trtbench.dynamic_patch_embed(pixels, weight, bias, *astuple(self.params))
+        return self.model.from_patches(patches, gsd)
+
+
+def band_agnostic_metadata(meta: ModelMetadata) -> ModelMetadata:
+    """The record of a band-agnostic artifact: the model's band set becomes the default one."""
+    return meta.with_(band_mode="dynamic", inputs=list(INPUTS), wavelength_convention="clay",
+                      wavelength_range=list(CLAY_TRAINED_RANGE), max_bands=MAX_BANDS)
+
+
+def band_agnostic_request(source: GeoModel | str | Path, precision: str) -> ModelMetadata:
+    """The metadata a ``--dynamic-bands`` export will write, after refusing what it cannot do."""
+    if not isinstance(source, nn.Module):
+        raise TrtbenchError(f"{source} is already exported; band-agnostic is decided when exporting from PyTorch",
+                            "export from the checkpoint with --dynamic-bands")
+    _require_band_embedding(source)
+    if precision != "fp32":
+        raise TrtbenchError(f"band-agnostic export is fp32 only for now, not {precision}: the precision "
+                            "conversion does not reach into the DynamicPatchEmbed function",
+                            "drop --precision, or export fixed bands for fp16/int8")
+    return band_agnostic_metadata(source.metadata)
+
+
+def export_band_agnostic(model: GeoModel, path: str | Path, *, recipe: Recipe | None = None,
+                         opset: int | None = None) -> Path:
+    """Write ``model`` as one band-agnostic ONNX file (dynamic batch, bands, height, width); returns the path."""
+    _require_band_embedding(model)
+    meta = band_agnostic_metadata(model.metadata)
+    recipe = recipe or load_recipe(meta.family)
+    opset = opset or recipe.opset
+    if opset < 18:
+        raise TrtbenchError(f"the band-agnostic graph needs opset 18 or newer, got {opset}", "use --opset 18")
+    p = meta.patch_size
+    sample = (torch.zeros(2, SAMPLE_BANDS, 4 * p, 4 * p), torch.linspace(0.5, 2.0, SAMPLE_BANDS),
+              torch.tensor(meta.gsd, dtype=torch.float32))
+    bands = torch.export.Dim("bands", min=1, max=MAX_BANDS)
+    grid_h = torch.export.Dim("grid_h", min=1, max=recipe.max_side // p)
+    grid_w = torch.export.Dim("grid_w", min=1, max=recipe.max_side // p)
+    dynamic = {"pixels": {0: torch.export.Dim("batch", min=1, max=recipe.max_batch), 1: bands,
+                          2: p * grid_h, 3: p * grid_w},
+               "wavelengths": {0: bands}, "gsd": None}
+    with _quiet_exporter(), torch.no_grad():
+        program = torch.onnx.export(
+            BandAgnostic(model).eval(), sample, dynamo=True, opset_version=opset, optimize=True, verbose=False,
+            input_names=INPUTS, output_names=list(meta.outputs), dynamic_shapes=dynamic,
+            custom_translation_table=onnx_translation(),
+        )
+    proto = program.model_proto
+    attach_function(proto)
+    _name_output_dims(proto)
+    write_metadata(proto, meta)
+    return save_checked(proto, path)
+
+
+def _require_band_embedding(model: nn.Module) -> None:
+    if not isinstance(model, GeoModel):
+        raise TrtbenchError(f"{model.metadata.model} has a fixed number of input channels and no wavelength-"
+                            "conditioned band embedding, so it cannot be band-agnostic", "drop --dynamic-bands")
