@@ -85,6 +85,13 @@ def landsat_like_6(tmp_path_factory: pytest.TempPathFactory, s2_chip: Path) -> P
 
 
 @pytest.fixture(scope="module")
+def s1_small(tmp_path_factory: pytest.TempPathFactory, s1_chip: Path) -> Path:
+    """A 128 x 128 window of the Sentinel-1 chip: one tile, for the slower end-to-end paths."""
+    return _write_stack(tmp_path_factory.mktemp("s1_small") / "s1_small.tif", [(s1_chip, [0, 1])], ["VV", "VH"],
+                        Window(128, 128, 128, 128))
+
+
+@pytest.fixture(scope="module")
 def landsat_crop(tmp_path_factory: pytest.TempPathFactory, landsat_scene: Path) -> Path:
     """A 512 x 512 window of the real Landsat 8 scene (B2, B3, B4 DN), to keep the test short."""
     path = tmp_path_factory.mktemp("landsat3") / "landsat_b234.tif"
@@ -210,14 +217,14 @@ def test_agrees_with_the_fixed_band_export_of_the_same_bands(any_bands_onnx, tin
         assert np.abs(a - b).max() <= TOLERANCE * np.abs(a).max(), name
 
 
-def test_torch_backend_runs_the_band_agnostic_interface(any_bands_onnx, s1_chip):
-    result = evaluate(any_bands_onnx, [s1_chip], backend="torch", sensor="sentinel-1-rtc", tile=128,
+def test_torch_backend_runs_the_band_agnostic_interface(any_bands_onnx, s1_small):
+    result = evaluate(any_bands_onnx, [s1_small], backend="torch", sensor="sentinel-1-rtc", tile=128,
                       tolerance=TOLERANCE, progress=False)
     assert result.passed and result.backend["backend"] == "torch"
 
 
-def test_eval_cli_chooses_the_sensor(capsys, any_bands_onnx, s1_chip):
-    result = run_cli(capsys, "eval", "--engine", any_bands_onnx, "--data", s1_chip, "--sensor", "sentinel-1-rtc",
+def test_eval_cli_chooses_the_sensor(capsys, any_bands_onnx, s1_small):
+    result = run_cli(capsys, "eval", "--engine", any_bands_onnx, "--data", s1_small, "--sensor", "sentinel-1-rtc",
                      "--tile", "128")
     assert result.code == 0, result.err
     assert "2 bands of sentinel-1-rtc" in result.out and "PARITY OK" in result.out

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import pytest
-
 from engine_helpers import BUILT, fabricate_engine, gpu, tensorrt_unusable_reason
 
 from trtbench.engine_meta import check_runtime, file_sha256, read_sidecar, sidecar_path, verify_engine_file

@@ -80,7 +80,7 @@ def test_int8_runs_in_onnxruntime_cpu_close_to_the_reference(tiny_int8, s2_chip,
 
 
 def test_int8_task_delta_on_the_labelled_water_chip(tmp_path, tiny_water_onnx, s2_chip, water_label):
-    int8 = quantize_int8(tiny_water_onnx, tmp_path / "water_int8.onnx", [s2_chip], samples=8)
+    int8 = quantize_int8(tiny_water_onnx, tmp_path / "water_int8.onnx", [s2_chip], samples=4)
     result = evaluate(int8, [s2_chip], labels=[water_label], progress=False)
     delta = result.task_delta()
     assert {"miou", "f1", "accuracy"} <= set(delta)

@@ -99,6 +99,7 @@ def test_bands_that_do_not_map(monkeypatch, capsys, artifact, landsat_scene, tmp
     assert _nothing_in(out)
 
 
-def test_embedding_artifact_is_refused(monkeypatch, capsys, tiny_embedding_onnx, s2_chip, tmp_path):
-    err = _run(monkeypatch, capsys, tiny_embedding_onnx, s2_chip, "-o", tmp_path / "out")
+def test_embedding_artifact_is_refused(monkeypatch, capsys, landsat_scene, tmp_path):
+    embedding = conv_artifact(tmp_path / "embed.onnx", LANDSAT8, task="embedding")
+    err = _run(monkeypatch, capsys, embedding, landsat_scene, "-o", tmp_path / "out")
     assert "embedding artifact" in err and "--task segmentation" in err

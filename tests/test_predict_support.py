@@ -31,27 +31,28 @@ def conv_artifact(path: Path, sensor: Sensor, task: str = "segmentation", num_cl
     """
     rng = np.random.default_rng(seed)
     out = num_classes if task == "segmentation" else 1
+    output = "features" if task == "embedding" else "logits"
     channels = [len(sensor.bands), width, width, out]
     nodes, weights, x = [], [], "pixels"
     for i, (cin, cout) in enumerate(zip(channels, channels[1:])):
         w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
         b = (0.1 * rng.standard_normal(cout)).astype(np.float32)
         weights += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
-        y = "logits" if i == len(channels) - 2 else f"conv{i}"
+        y = output if i == len(channels) - 2 else f"conv{i}"
         nodes.append(helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [y], pads=[1, 1, 1, 1]))
-        if y != "logits":
+        if y != output:
             nodes.append(helper.make_node("Relu", [y], [f"relu{i}"]))
             y = f"relu{i}"
         x = y
     graph = helper.make_graph(
         nodes, "convnet_test",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", channels[0], "height", "width"])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", out, "height", "width"])], weights)
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", out, "height", "width"])], weights)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     meta = ModelMetadata(model="convnet_test", family="conv", variant="test", sensor=sensor.name,
                          bands=sensor.band_names, wavelengths=sensor.wavelengths, mean=sensor.mean, std=sensor.std,
                          gsd=sensor.gsd, patch_size=patch_size, input_size=64, task=task,
-                         num_classes=num_classes if task == "segmentation" else None, outputs=["logits"], seed=seed,
+                         num_classes=num_classes if task == "segmentation" else None, outputs=[output], seed=seed,
                          nodata=nodata)
     write_metadata(proto, meta)
     return save_checked(proto, path)

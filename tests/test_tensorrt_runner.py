@@ -9,10 +9,16 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
 from engine_helpers import BUILT, fabricate_engine, gpu
+
 from trtbench.backends import runner_for_artifact
-from trtbench.backends.tensorrt_runner import TRT_TO_TORCH, EngineFromPath, TensorRTRunner, check_feed_shape, torch_dtype
+from trtbench.backends.tensorrt_runner import (
+    TRT_TO_TORCH,
+    EngineFromPath,
+    TensorRTRunner,
+    check_feed_shape,
+    torch_dtype,
+)
 from trtbench.errors import BackendUnavailable, InputError, TrtbenchError
 from trtbench.export.shapes import ShapeProfile
 

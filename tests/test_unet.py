@@ -12,7 +12,13 @@ import torch
 from trtbench.errors import CheckpointError, TrtbenchError
 from trtbench.export import export_onnx
 from trtbench.metadata import read_onnx_metadata
-from trtbench.models import create_model, model_from_checkpoint, rebuild_reference, resolve_model_name, save_model
+from trtbench.models import (
+    create_model,
+    model_from_checkpoint,
+    rebuild_reference,
+    resolve_model_name,
+    save_model,
+)
 from trtbench.preprocess import normalize
 from trtbench.raster import read_chip
 

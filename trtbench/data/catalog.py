@@ -115,7 +115,7 @@ def load_data(options: DataOptions) -> DataBundle:
         records = spec.find(root, split, names, options.split_seed)
         if not records:
             raise InputError(f"{spec.name}: no chips in the {split} split under {root}",
-                             f"check the layout (see `trtbench train --help` or trtbench.data.catalog)")
+                             "check the layout (see `trtbench train --help` or trtbench.data.catalog)")
         bundle.splits[split] = ChipDataset(records, [spec.sources[n] for n in names], channels, sensor.mean,
                                            sensor.std, spec.labels)
     return bundle

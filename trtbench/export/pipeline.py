@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from torch import nn  # a source is any registry model (Clay GeoModel, UNet) or an ONNX path
+
 from ..engine_meta import ENGINE_SUFFIXES
 from ..errors import InputError
 from ..metadata import ModelMetadata, read_onnx_metadata
@@ -50,12 +52,12 @@ def export_artifact(source: GeoModel | str | Path, output: str | Path, request: 
     if request.dynamic_bands:
         meta = band_agnostic_request(source, request.precision)
     else:
-        meta = source.metadata if isinstance(source, GeoModel) else read_onnx_metadata(source)
+        meta = source.metadata if isinstance(source, nn.Module) else read_onnx_metadata(source)
     profiles = _validate(source, output, request, meta)
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix=".trtbench-export-", dir=output.parent if output.parent.is_dir() else None) as work:
         final_onnx = output if request.format == "onnx" else output.with_name(f"{output.stem}.{request.precision}.onnx")
-        if isinstance(source, GeoModel):
+        if isinstance(source, nn.Module):
             fp32 = final_onnx if request.precision == "fp32" else Path(work) / "fp32.onnx"
             fp32 = export_onnx(source, fp32, opset=request.opset, dynamic_bands=request.dynamic_bands)
             written += [fp32] if fp32 == final_onnx else []
@@ -83,9 +85,9 @@ def _validate(source: GeoModel | str | Path, output: Path, request: ExportReques
     if output.suffix.lower() not in want:
         raise InputError(f"-o {output} does not end in {' or '.join(want)} for --format {request.format}",
                          f"name the output e.g. {output.stem}{want[0]}")
-    if not isinstance(source, GeoModel) and Path(source).resolve() == output.resolve():
+    if not isinstance(source, nn.Module) and Path(source).resolve() == output.resolve():
         raise InputError("the output would overwrite the input ONNX file", "choose another -o")
-    if not isinstance(source, GeoModel) and request.format == "onnx" and request.precision == "fp32":
+    if not isinstance(source, nn.Module) and request.format == "onnx" and request.precision == "fp32":
         raise InputError(f"{source} is already an fp32 ONNX file", "ask for --precision fp16/int8 or --format engine")
     if request.precision == "int8":
         calibration_files(request.calib_data)   # refuse INT8 without real calibration chips, before any work
@@ -96,7 +98,7 @@ def _validate(source: GeoModel | str | Path, output: Path, request: ExportReques
             raise InputError("--shapes sets a TensorRT optimization profile", "use it with --format engine")
         return None
     profiles = parse_shapes(request.shapes, meta.inputs) if request.shapes else None
-    static = None if isinstance(source, GeoModel) else static_input_dims(source)
+    static = None if isinstance(source, nn.Module) else static_input_dims(source)
     for profile in profiles or ():
         validate_profile(profile, meta, (static or {}).get(profile.name))
     for lib in request.plugins:

@@ -36,6 +36,8 @@ RowCallback = Callable[[str, int, int], None]   # (scene name, tile rows done, t
 
 @dataclass(frozen=True)
 class PredictOptions:
+    """How a scene is mapped; the CLI options one to one. Frozen, so a Dask task can carry it."""
+
     tile: int | None = None          # default: the artifact's input size
     overlap: int | None = None       # default: a quarter of the tile
     batch: int = 4
@@ -93,6 +95,8 @@ def predict_scene(artifact: str | Path, scene: str | Path, out_dir: str | Path, 
     """Map ``scene`` with ``artifact``; returns the summary also written as ``<scene>.json``."""
     started = time.perf_counter()
     job = SceneJob.prepare(Path(artifact), Path(scene), Path(out_dir), options, artifact_hash)
+    if job.opts.resume and (finished := job.finished()) is not None:
+        return finished   # a many-scene run resumed after this scene completed
     first_row = job.start()
     try:
         run = job.run(first_row, progress, on_row)
@@ -138,6 +142,15 @@ class SceneJob:
         works = [WorkRaster(state.dir / f"{p.name}.raw", p, info.height, info.width) for p in products]
         return cls(artifact, digest, meta, opts, info, plan, output_paths(out_dir, scene, products), state, works,
                    StripBlender(plan, channels))
+
+    def finished(self) -> dict[str, Any] | None:
+        """The summary of an earlier complete run with the same fingerprint, if all its outputs exist."""
+        try:
+            summary = json.loads(self.paths["summary"].read_text())
+        except (OSError, ValueError):
+            return None
+        same = summary.get("fingerprint") == json.loads(self.state.fingerprint)
+        return summary if same and all(p.is_file() for p in self.paths.values()) else None
 
     def start(self) -> int:
         """Create or resume the work folder; the first tile row still to do."""
@@ -203,6 +216,7 @@ class SceneJob:
             "resumed_from_tile_row": first_row or None,
             "pixels": info.width * info.height, "valid_pixels": valid,
             "km2": None if pixel_km2 is None else round(valid * pixel_km2, 3),
+            "fingerprint": json.loads(self.state.fingerprint),
         }
 
 
