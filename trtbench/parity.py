@@ -40,7 +40,9 @@ class ParityAccumulator:
         ref = reference.astype(np.float64).ravel()
         out = actual.astype(np.float64).ravel()
         diff = np.abs(out - ref)
-        self.max_abs = max(self.max_abs, float(diff.max(initial=0.0)))
+        # NaN/inf anywhere must fail parity; Python's max() would silently skip NaN.
+        worst = float(diff.max(initial=0.0)) if np.isfinite(diff).all() else float("inf")
+        self.max_abs = max(self.max_abs, worst)
         self.sum_abs += float(diff.sum())
         self.scale = max(self.scale, float(np.abs(ref).max(initial=0.0)))
         self.dot += float(ref @ out)
