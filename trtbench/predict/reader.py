@@ -27,8 +27,7 @@ T = TypeVar("T")
 
 @dataclass
 class Tile:
-    row: int
-    col: int
+    col: int               # tile column in the plan (the row is implied by the reading order)
     pixels: np.ndarray     # normalised float32 [C, t, t]
     mask: np.ndarray       # nodata [t, t]
 
@@ -85,7 +84,7 @@ def read_tiles(info: SceneInfo, meta: ModelMetadata, plan: WindowPlan, start_row
             pixels, mask = _normalise(_reflect(raw, pads), meta, info.nodata, mean)
             for col in range(plan.cols):
                 cols = slice(col * plan.stride, col * plan.stride + plan.tile)
-                yield Tile(row, col, pixels[:, :, cols], mask[:, cols])
+                yield Tile(col, pixels[:, :, cols], mask[:, cols])
 
 
 def _read_rows(ds, info: SceneInfo, y0: int, y1: int) -> np.ndarray:

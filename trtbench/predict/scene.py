@@ -107,6 +107,7 @@ def predict_scene(artifact: str | Path, scene: str | Path, out_dir: str | Path, 
     summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
     with atomic_output(job.paths["summary"]) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
+        tmp.chmod(job.paths[job.works[0].product.name].stat().st_mode & 0o777)   # same access as the rasters
     job.state.discard()
     return summary
 

@@ -126,10 +126,10 @@ def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: P
                             enable_model_summary=False, num_sanity_val_steps=0, log_every_n_steps=1,
                             default_root_dir=folder)
         trainer.fit(task, datamodule=data)
+        if best.best_model_score is None:
+            raise TrtbenchError(f"validation never produced val/{name}: the val split has no labelled pixels",
+                                "check the validation masks (all no-data?) or the split lists")
         tested = trainer.test(task, datamodule=data, ckpt_path="best", verbose=False)[0]
-    if best.best_model_score is None:
-        raise TrtbenchError(f"validation never produced val/{name}: the val split has no labelled pixels",
-                            "check the validation masks (all no-data?) or the split lists")
     result = RunResult(seed, lr, str(folder), name, float(best.best_model_score), _epoch_of(best.best_model_path),
                        trainer.current_epoch, len(data.train_set),
                        {k.removeprefix("test/"): float(v) for k, v in tested.items()})
