@@ -358,3 +358,16 @@ def test_engine_with_the_plugin_library_runs_at_two_band_counts(tmp_path, any_ba
                             opt_level=0, plugins=[str(tmp_path / "build")])
     [engine] = export_artifact(any_bands_onnx, tmp_path / "any.engine", request)
     _engine_matches_onnxruntime(any_bands_onnx, engine, stacked_s1_s2)
+
+
+def test_bench_runs_the_band_agnostic_artifact_on_the_chosen_sensor(any_bands_onnx):
+    from trtbench.bench import ModelSpec, TimingConfig, make_feeds, open_target, run_bench
+    from trtbench.bench.compare import OK
+
+    with open_target(str(any_bands_onnx), ModelSpec(sensor="sentinel-1-rtc")) as target:
+        assert target.metadata.bands == ["VV", "VH"]
+        feeds = make_feeds(target.metadata, [2], 32)
+        assert set(feeds[0]) == {"pixels", "wavelengths", "gsd"}
+        result = run_bench(target, backends=("torch", "onnxruntime"), size=32, feeds=feeds, count=False,
+                           config=TimingConfig(warmup=1, min_iters=2, min_time=0.0))
+    assert [b.status for b in result.backends] == [OK, OK], [b.reason for b in result.backends]

@@ -55,7 +55,7 @@ def five_seeds(small: DataBundle, tmp_path_factory: pytest.TempPathFactory) -> P
     folder = tmp_path_factory.mktemp("runs") / "floods_unet"
     sizes = {"train": 4, "val": 1, "test": 2}
     tiny = replace(small, splits={s: d.view(range(sizes[s])) for s, d in small.splits.items()})
-    run_experiment(TrainConfig("unet_small", head=None, seeds=(0, 1, 2, 3, 4), lr_search=2, **QUICK), tiny, folder)
+    run_experiment(TrainConfig("unet_small", seeds=(0, 1, 2, 3, 4), lr_search=2, **QUICK), tiny, folder)
     return folder
 
 
@@ -69,8 +69,10 @@ def cli(*args: str) -> int:
 
 
 def test_frozen_regime_trains_the_head_and_leaves_the_encoder_untouched(small: DataBundle, tmp_path: Path) -> None:
-    config = TrainConfig("clay_tiny", head="fcn", regime="frozen", lr=1e-3, **QUICK)
-    initial = build_model(config, small, seed=0).state_dict()
+    config = TrainConfig("clay_tiny", regime="frozen", lr=1e-3, **QUICK)
+    model = build_model(config, small, seed=0)
+    assert model.metadata.head == "upernet"  # the literature's frozen-encoder probe
+    initial = {k: v.clone() for k, v in model.state_dict().items()}
     fit(config, small, seed=0, lr=config.lr, folder=tmp_path)
     trained = read_checkpoint(tmp_path / "best.ckpt")["state_dict"]
     encoder = [k for k in initial if k.startswith("encoder.")]
@@ -80,7 +82,7 @@ def test_frozen_regime_trains_the_head_and_leaves_the_encoder_untouched(small: D
 
 
 def test_the_same_seed_reproduces_the_metrics_on_cpu(small: DataBundle, tmp_path: Path) -> None:
-    config = TrainConfig("unet_small", head=None, lr=1e-3, **QUICK)
+    config = TrainConfig("unet_small", lr=1e-3, **QUICK)
     first = fit(config, small, seed=7, lr=config.lr, folder=tmp_path / "a")
     second = fit(config, small, seed=7, lr=config.lr, folder=tmp_path / "b")
     assert first.test == second.test and first.best_val == second.best_val
@@ -90,7 +92,7 @@ def test_the_same_seed_reproduces_the_metrics_on_cpu(small: DataBundle, tmp_path
 
 def test_few_shot_trains_on_the_stated_fraction_stratified_by_majority_class(bundle: DataBundle,
                                                                              tmp_path: Path) -> None:
-    config = TrainConfig("unet_small", head=None, regime="fewshot", fraction=0.25, **QUICK)
+    config = TrainConfig("unet_small", regime="fewshot", fraction=0.25, **QUICK)
     train = bundle.splits["train"]
     strata = [majority_class(train.read_label(i), bundle.ignore_index) for i in range(len(train))]
     result = fit(config, replace(bundle, splits={**bundle.splits, "val": bundle.splits["val"].view(range(2)),
@@ -105,7 +107,7 @@ def test_few_shot_trains_on_the_stated_fraction_stratified_by_majority_class(bun
 def test_pixel_regression_trains_on_valid_pixels_and_reports_mae_rmse(biomassters_root: Path,  # noqa: F811
                                                                        tmp_path: Path) -> None:
     bundle = load_data(DataOptions("biomassters", biomassters_root, modalities=["s1", "s2"]))
-    result = fit(TrainConfig("unet_small", head=None, **QUICK), bundle, seed=0, lr=1e-3, folder=tmp_path)
+    result = fit(TrainConfig("unet_small", **QUICK), bundle, seed=0, lr=1e-3, folder=tmp_path)
     assert result.monitor == "rmse" and 0 < result.test["mae"] <= result.test["rmse"]
     meta = model_from_checkpoint(tmp_path / "best.ckpt").metadata
     assert (meta.task, meta.num_bands, meta.training["dataset"]) == ("regression", 14, "biomassters")
@@ -180,7 +182,7 @@ def test_bad_input_exits_2_with_a_fix_and_leaves_nothing_behind(data_dir: Path, 
     assert cli(*base, "--data-root", str(tmp_path / "flat"), "-o", str(out)) == 2
     assert "masks folder not found" in capsys.readouterr().err
 
-    other = build_model(TrainConfig("unet_small", head=None), load_data(DataOptions("chips", tiles, sensor=SENSOR)), 0)
+    other = build_model(TrainConfig("unet_small"), load_data(DataOptions("chips", tiles, sensor=SENSOR)), 0)
     foreign = save_model(other, other.metadata, tmp_path / "unet.ckpt")
     assert cli("train", "clay", "--variant", "tiny", "--checkpoint", str(foreign), *base[2:], "--data-root",
                str(tiles), "-o", str(out)) == 2

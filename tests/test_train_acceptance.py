@@ -50,7 +50,7 @@ def test_trained_unet_beats_baselines_and_exports_with_the_same_miou(data_dir: P
     tiles = tmp_path / "tiles"
     write_floods_tiles(data_dir, tiles, tile=64)
     bundle = load_data(DataOptions("chips", tiles, sensor=SENSOR, class_names=["land", "water"]))
-    config = TrainConfig("unet_small", head=None, epochs=16, patience=6, batch_size=8, lr=2e-3, warmup_epochs=1,
+    config = TrainConfig("unet_small", epochs=16, patience=6, batch_size=8, lr=2e-3, warmup_epochs=1,
                          crop=64, progress=False)
     record = run_experiment(config, bundle, tmp_path / "runs" / "floods")
     model_water = record["runs"][0]["test"]["iou_1"]

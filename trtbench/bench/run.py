@@ -95,7 +95,7 @@ def make_candidates(target: BenchTarget, backends: Sequence[str], threads: int |
             if device == "cuda" and not torch.cuda.is_available():
                 candidates[name] = "no CUDA GPU visible to PyTorch"
                 continue
-            candidates[name] = TorchRunner(lambda: _deployed(target.model), meta.inputs, meta.outputs, device)
+            candidates[name] = TorchRunner(lambda: _deployed(target.model), meta.inputs[:1], meta.outputs, device)
             candidates[name].name = name
             if device == "cuda":
                 hooks[name] = _cuda_split_hook
@@ -138,7 +138,8 @@ def run_bench(target: BenchTarget, *, backends: Sequence[str] = DEFAULT_BACKENDS
         hooks: dict[str, Any] = {}
         if candidates is None:
             candidates, hooks = make_candidates(target, backends, threads)
-        reference = TorchRunner(lambda: target.model, meta.inputs, meta.outputs)
+        # The PyTorch model is bound to its band set: it takes pixels only, whatever the artifact's extra inputs.
+        reference = TorchRunner(lambda: target.model, meta.inputs[:1], meta.outputs)
         results = compare_runners(reference, candidates, feeds, config, tolerance,
                                   km2_per_image(size, size, meta.gsd), hooks)
     return BenchResult(target.label, asdict(meta), size, batches, threads, tolerance, config, input_source,

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from ..bands import bind_bands, model_feed, reference_model
 from ..engine_meta import is_engine_path
 from ..errors import InputError, TrtbenchError
 from ..metadata import ModelMetadata, read_artifact_metadata
@@ -52,15 +53,15 @@ def open_target(target: str, spec: ModelSpec = ModelSpec(), reference: str | Non
     """``target`` is an artifact (.onnx, or a TensorRT engine; reference rebuilt from its metadata, or
     from ``reference``), a trtbench checkpoint, or a model name (``clay`` + ``spec.variant``, or a
     registry name) exported into a temporary folder that is removed afterwards. ``engine`` adds a
-    TensorRT engine of the same model."""
-    from ..models import rebuild_reference
-
+    TensorRT engine of the same model. A band-agnostic artifact is benched on ``spec``'s sensor and bands."""
     engine_path = _existing(engine) if engine else None
     if is_artifact(target):
         path = _existing(target)
         meta = read_artifact_metadata(path)
+        if meta.band_mode == "dynamic":
+            meta = bind_bands(meta, spec.sensor, spec.bands)
         onnx = None if is_engine_path(path) else path
-        yield BenchTarget(path.name, onnx, meta, rebuild_reference(meta, reference).eval(),
+        yield BenchTarget(path.name, onnx, meta, reference_model(meta, reference).eval(),
                           path if onnx is None else engine_path)
         return
     model = build_model(target, spec)
@@ -110,7 +111,7 @@ def make_feeds(meta: ModelMetadata, batches: Sequence[int], size: int, data: str
     else:
         tiles = chip_tiles(meta, data, size, data_bands)
         pixels = np.stack([tiles[i % len(tiles)] for i in range(largest)])
-    return [{meta.inputs[0]: np.ascontiguousarray(pixels[:b])} for b in batches]
+    return [model_feed(meta, np.ascontiguousarray(pixels[:b])) for b in batches]
 
 
 def chip_tiles(meta: ModelMetadata, data: str | Path, size: int, data_bands: Sequence[str] | None) -> list[np.ndarray]:

@@ -64,13 +64,10 @@ def train(model: str, variant: str | None, checkpoint: str | None, dataset: str,
     """Fine-tune MODEL (clay, unet or a registry name) on a dataset; writes OUTPUT/best.ckpt for `trtbench export`."""
     from ..data import DataOptions, load_data
     from ..models import resolve_model_name
-    from ..models.registry import MODELS
     from .experiment import auto_class_weights, run_experiment
     from .run import TrainConfig
 
     name = resolve_model_name(model, variant)
-    if head is None and MODELS[name].family == "clay":
-        head = "upernet"
     bundle = load_data(DataOptions(
         dataset, Path(data_root), modalities=_split(modalities), bands=_split(bands), sensor=sensor,
         wavelengths=_numbers(wavelengths, float, "--wavelengths"), band_names=_split(band_names),

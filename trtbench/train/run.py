@@ -25,6 +25,7 @@ from ..data import DataBundle
 from ..errors import TrtbenchError
 from ..fileio import atomic_output
 from ..models import create_model, save_model
+from ..models.registry import MODELS
 from .datamodule import GeoDataModule
 from .module import MONITOR, GeoTask
 
@@ -37,7 +38,7 @@ class TrainConfig:
 
     model: str                          # registry name, e.g. clay_v1_5, clay_tiny, unet
     checkpoint: str | None = None       # pretrained encoder (official Clay .ckpt)
-    head: str | None = "upernet"
+    head: str | None = None             # Clay default: upernet; the UNet has its own decoder
     regime: str = "full"                # frozen | fewshot | full
     fraction: float = 1.0               # few-shot share of the training chips
     epochs: int = 20
@@ -87,8 +88,9 @@ class RunResult:
 
 def build_model(config: TrainConfig, bundle: DataBundle, seed: int) -> torch.nn.Module:
     """The registry model for the dataset's channels and classes, with the regime applied."""
+    head = config.head or ("upernet" if MODELS[config.model].family == "clay" else None)
     model = create_model(config.model, checkpoint=config.checkpoint, sensor=bundle.sensor, task=bundle.task,
-                         head=config.head, num_classes=bundle.num_classes,
+                         head=head, num_classes=bundle.num_classes,
                          class_names=bundle.class_names or None, seed=seed, input_size=config.crop)
     if config.regime == "frozen":
         encoder = getattr(model, "encoder", None)
