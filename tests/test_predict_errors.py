@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
-from test_predict_support import LANDSAT8, conv_artifact
+from predict_support import LANDSAT8, conv_artifact
 
 from trtbench.cli import main
 

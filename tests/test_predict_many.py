@@ -7,7 +7,7 @@ import shutil
 import pytest
 from click.testing import CliRunner
 from rasterio.windows import Window
-from test_predict_support import LANDSAT8, conv_artifact, crop_scene, read_raster
+from predict_support import LANDSAT8, conv_artifact, crop_scene, read_raster
 
 from trtbench.cli import cli
 from trtbench.errors import InputError

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from rasterio.windows import Window
-from test_predict_support import crop_scene, read_raster
+from predict_support import crop_scene, read_raster
 
 from trtbench.backends import backend_unavailable_reason
 from trtbench.predict.scene import PredictOptions, predict_scene
@@ -48,3 +48,21 @@ def test_runners_agree_with_onnxruntime(backend, clay_landsat, scene, onnxruntim
     assert np.abs(probs - onnxruntime_map).max() <= 1e-3
     classes = read_raster(tmp_path / summary["outputs"]["class"])[0][0]
     assert (classes == onnxruntime_map.argmax(axis=0)).mean() > 0.99
+
+
+def test_band_agnostic_artifact_maps_the_scene_like_the_fixed_band_export(clay_landsat, scene, onnxruntime_map,
+                                                                         tmp_path):
+    from trtbench.export.dynamic_bands import export_band_agnostic
+    from trtbench.models import create_model
+
+    # Same seed and head as clay_landsat, exported band-agnostic; the bands are chosen at run time.
+    model = create_model("clay_tiny", sensor="landsat-c2l1", bands=["B2", "B3", "B4"], task="segmentation",
+                         head="fcn", num_classes=3, seed=0, input_size=64)
+    any_bands = export_band_agnostic(model, tmp_path / "clay_any.onnx")
+    options = PredictOptions(tile=64, overlap=16, batch=4, probabilities=True, sensor="landsat-c2l1",
+                             bands=("B2", "B3", "B4"))
+    summary = predict_scene(any_bands, scene, tmp_path / "out", options, progress=False)
+    probabilities = read_raster(tmp_path / "out" / summary["outputs"]["probabilities"])[0]
+    valid = ~np.isnan(onnxruntime_map)
+    assert np.array_equal(valid, ~np.isnan(probabilities))
+    assert np.abs(probabilities[valid] - onnxruntime_map[valid]).max() <= 1e-4

@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import rasterio
 from rasterio.windows import Window
-from test_predict_support import (
+from predict_support import (
     DISPLAY_RGB,
     LANDSAT8,
     RECEPTIVE_RADIUS,

@@ -57,7 +57,7 @@ def expand_scenes(patterns: Sequence[str]) -> list[Path]:
 def predict_many(artifact: str | Path, scenes: Sequence[Path], out_dir: str | Path, options: PredictOptions,
                  *, workers: int = 1, scheduler: str | None = None, progress: bool = True) -> BatchResult:
     """Map every scene; one scene without a scheduler runs in this process, anything else on Dask."""
-    artifact_metadata(artifact)        # fail fast on a bad artifact, before any cluster starts
+    options.bind(artifact_metadata(artifact))  # fail fast on a bad artifact or band set, before any cluster starts
     check_output_dir(Path(out_dir))
     digest = file_sha256(artifact)
     if len(scenes) == 1 and scheduler is None:

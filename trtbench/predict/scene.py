@@ -23,6 +23,7 @@ from tqdm import tqdm
 from ..backends import Runner, runner_for_artifact
 from ..errors import InputError, TrtbenchError
 from ..fileio import atomic_output
+from ..bands import bind_bands, model_feed
 from ..metadata import ModelMetadata, read_artifact_metadata
 from .blend import StripBlender
 from .plan import WindowPlan, check_tiling
@@ -45,9 +46,16 @@ class PredictOptions:
     threads: int | None = None
     probabilities: bool = False
     data_bands: tuple[str, ...] | None = None
+    sensor: str | None = None        # band set of a band-agnostic artifact (--sensor/--bands/--wavelengths)
+    bands: tuple[str, ...] | None = None
+    wavelengths: tuple[float, ...] | None = None
     nodata: float | None = None
     resume: bool = False
     gdal_cache_mb: int = 64          # bounded, so memory does not grow with the scene
+
+    def bind(self, meta: ModelMetadata) -> ModelMetadata:
+        """The artifact's metadata bound to the chosen band set (a fixed-band artifact only takes its own)."""
+        return bind_bands(meta, self.sensor, self.bands, self.wavelengths)
 
     def resolved(self, meta: ModelMetadata) -> PredictOptions:
         tile = self.tile or meta.input_size
@@ -131,7 +139,7 @@ class SceneJob:
     def prepare(cls, artifact: Path, scene: Path, out_dir: Path, options: PredictOptions,
                 artifact_hash: str | None) -> SceneJob:
         """Validate everything the user gave (artifact, options, output folder, scene) before any work."""
-        meta = artifact_metadata(artifact)
+        meta = options.bind(artifact_metadata(artifact))
         opts = options.resolved(meta)
         check_output_dir(out_dir)
         channels = meta.num_classes or 1
@@ -238,7 +246,7 @@ def _chunks(items: list[Tile], size: int) -> Iterator[list[Tile]]:
 
 
 def _infer(runner: Runner, meta: ModelMetadata, batch: list[Tile], timings: dict[str, float]) -> np.ndarray:
-    feed = {meta.inputs[0]: np.stack([t.pixels for t in batch])}
+    feed = model_feed(meta, np.stack([t.pixels for t in batch]))
     tick = time.perf_counter()
     try:
         outputs = runner.infer(feed)[meta.outputs[0]]
