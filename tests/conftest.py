@@ -6,6 +6,12 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Triton reads TRITON_INTERPRET once, at its first import (which export/compile paths may trigger early):
+# on a machine without a GPU the kernel tests run in the interpreter, so set it before anything imports it.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("TRTBENCH_SHARED_DATA", REPO.parent / "shared" / "data"))

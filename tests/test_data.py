@@ -82,6 +82,8 @@ def test_unknown_dataset_modality_or_band_is_refused(floods_root: Path) -> None:
         load_data(DataOptions("sen1floods11", floods_root, modalities=["sar"]))
     with pytest.raises(TrtbenchError, match="B99"):
         load_data(DataOptions("sen1floods11", floods_root, bands=["B99"]))
+    with pytest.raises(TrtbenchError, match="nothing from the 's1' modality"):
+        load_data(DataOptions("sen1floods11", floods_root, modalities=["s1", "s2"], bands=["B03"]))
 
 
 def test_burn_scar_mask_decodes_to_classes_and_ignore(data_dir: Path) -> None:

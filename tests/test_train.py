@@ -113,6 +113,26 @@ def test_pixel_regression_trains_on_valid_pixels_and_reports_mae_rmse(biomasster
     assert (meta.task, meta.num_bands, meta.training["dataset"]) == ("regression", 14, "biomassters")
 
 
+def test_image_classification_from_a_labels_table(data_dir: Path, tmp_path: Path) -> None:
+    """Each real tile labelled with its majority class (land/water) in labels.csv instead of masks/."""
+    root = tmp_path / "scenes"
+    write_floods_tiles(data_dir, root, tile=64)
+    rows = []
+    for mask in sorted((root / "masks").glob("*.tif")):
+        with rasterio.open(mask) as src:
+            rows.append(f"{mask.stem},{['land', 'water'][majority_class(src.read(1).astype('int64'), -1)]}")
+        mask.unlink()
+    (root / "masks").rmdir()
+    (root / "labels.csv").write_text("name,label\n" + "\n".join(rows) + "\n")
+    bundle = load_data(DataOptions("chips", root, sensor=SENSOR, class_names=["land", "water"]))
+    assert bundle.task == "classification" and bundle.splits["test"][0][1].ndim == 0
+    result = fit(TrainConfig("clay_tiny", **QUICK), bundle, seed=0, lr=1e-3, folder=tmp_path / "run")
+    assert result.monitor == "accuracy" and 0 <= result.test["accuracy"] <= 1
+    assert cli("export", str(tmp_path / "run" / "best.ckpt"), "-o", str(tmp_path / "scenes.onnx")) == 0
+    meta = read_onnx_metadata(tmp_path / "scenes.onnx")
+    assert (meta.task, meta.head, meta.class_names) == ("classification", "linear", ["land", "water"])
+
+
 def test_lr_search_picks_the_lr_that_every_seed_then_uses(five_seeds: Path) -> None:
     record = json.loads((five_seeds / "experiment.json").read_text())
     search = record["lr_search"]
@@ -180,7 +200,7 @@ def test_bad_input_exits_2_with_a_fix_and_leaves_nothing_behind(data_dir: Path, 
     assert "dataset folder not found" in capsys.readouterr().err
     (tmp_path / "flat" / "images").mkdir(parents=True)
     assert cli(*base, "--data-root", str(tmp_path / "flat"), "-o", str(out)) == 2
-    assert "masks folder not found" in capsys.readouterr().err
+    assert "masks folder (or labels.csv) not found" in capsys.readouterr().err
 
     other = build_model(TrainConfig("unet_small"), load_data(DataOptions("chips", tiles, sensor=SENSOR)), 0)
     foreign = save_model(other, other.metadata, tmp_path / "unet.ckpt")

@@ -50,8 +50,8 @@ def test_trained_unet_beats_baselines_and_exports_with_the_same_miou(data_dir: P
     tiles = tmp_path / "tiles"
     write_floods_tiles(data_dir, tiles, tile=64)
     bundle = load_data(DataOptions("chips", tiles, sensor=SENSOR, class_names=["land", "water"]))
-    config = TrainConfig("unet_small", epochs=16, patience=6, batch_size=8, lr=2e-3, warmup_epochs=1,
-                         crop=64, progress=False)
+    config = TrainConfig("unet", epochs=16, patience=6, batch_size=8, lr=1e-3, warmup_epochs=1, crop=64,
+                         progress=False)
     record = run_experiment(config, bundle, tmp_path / "runs" / "floods")
     model_water = record["runs"][0]["test"]["iou_1"]
 
@@ -68,7 +68,7 @@ def test_trained_unet_beats_baselines_and_exports_with_the_same_miou(data_dir: P
     print(f"\ntest water IoU: UNet (S1+S2, 15 bands) {model_water:.4f}")
     for name, value in baselines.items():
         print(f"test water IoU: {name:<32} {value:.4f}")
-    assert model_water > max(baselines.values()) and model_water > baselines["NDWI > 0"] + 0.03
+    assert model_water > max(baselines.values()) + 0.01 and model_water > baselines["NDWI > 0"] + 0.05
 
     checkpoint = tmp_path / "runs" / "floods" / "best.ckpt"
     onnx_path = export_onnx(model_from_checkpoint(checkpoint), tmp_path / "floods.onnx")

@@ -18,7 +18,8 @@ PANGAEA / GEO-Bench layouts (nothing is downloaded; point ``--data-root`` at the
   probability), ``{train,test}_agbm/CHIP_agbm.tif`` (biomass, Mg/ha). Val reads the train folders.
   Single-temporal: one month (``BIOMASSTERS_MONTH``); pixel regression.
 
-And ``chips``, a generic folder: ``images/NAME.tif`` with ``masks/NAME.tif`` of the same name, optional
+And ``chips``, a generic folder: ``images/NAME.tif`` with ``masks/NAME.tif`` of the same name (or, for
+image classification, a ``labels.csv`` of ``NAME,LABEL`` rows instead of ``masks/``), optional
 ``splits/{train,val,test}.txt`` (one NAME per line; otherwise a seeded 70/15/15 split). The bands are
 named by ``--sensor`` (a sensor table, or several joined with ``+``) with the order taken from the
 GeoTIFF band descriptions when present, or by ``--wavelengths`` (µm; normalization statistics are then
@@ -79,7 +80,7 @@ class DataBundle:
 
     @property
     def num_classes(self) -> int | None:
-        return len(self.class_names) if self.task == "segmentation" else None
+        return None if self.task == "regression" else len(self.class_names)
 
 
 @dataclass(frozen=True)
@@ -123,21 +124,21 @@ def load_data(options: DataOptions) -> DataBundle:
 
 def _select(spec: DatasetSpec, names: Sequence[str], bands: Sequence[str] | None) -> tuple[list[list[int]], list[Sensor]]:
     """Per chosen source, the file indices and band table of the requested bands (all by default)."""
-    channels, tables, claimed = [], [], set()
+    def owned(name: str) -> list[str] | None:
+        return [b for b in bands if any(t.matches(b) for t in spec.sources[name].sensor.bands)] if bands else None
+
+    unknown = sorted(set(bands or ()) - {b for n in names for b in owned(n) or ()})
+    if unknown:
+        raise TrtbenchError(f"band(s) {unknown} are in none of the sources {list(names)}",
+                            "check --bands and --modalities")
+    channels, tables = [], []
     for name in names:
-        source = spec.sources[name]
-        mine = [b for b in bands if any(t.matches(b) for t in source.sensor.bands)] if bands else None
-        if bands and not mine:
-            continue
-        indices, table = source.select(mine)
-        claimed.update(mine or [])
+        if bands and not owned(name):
+            raise TrtbenchError(f"--bands selects nothing from the '{name}' modality",
+                                "drop that modality or add some of its bands")
+        indices, table = spec.sources[name].select(owned(name))
         channels.append(indices)
         tables.append(table)
-    if bands and set(bands) - claimed:
-        raise TrtbenchError(f"band(s) {sorted(set(bands) - claimed)} are in none of the sources {list(names)}",
-                            "check --bands and --modalities")
-    if bands and len(tables) < len(names):
-        raise TrtbenchError("--bands selects nothing from some --modalities", "drop those modalities or add bands")
     return channels, tables
 
 
@@ -258,28 +259,58 @@ DATASETS: dict[str, DatasetSpec] = {
 
 def _chips_spec(root: Path, options: DataOptions) -> DatasetSpec:
     images = _need(root / "images", "chips images folder")
-    masks = _need(root / "masks", "chips masks folder")
+    table = root / "labels.csv"
+    classify = table.is_file() and not (root / "masks").is_dir()
+    masks = root / "masks" if classify else _need(root / "masks", "chips masks folder (or labels.csv)")
     names = sorted(p.stem for p in images.glob("*.tif"))
     if not names:
         raise InputError(f"no .tif chips in {images}", "put images/NAME.tif with masks/NAME.tif beside them")
-    missing = [n for n in names if not (masks / f"{n}.tif").exists()]
+    class_of = _image_classes(table, names, options.class_names) if classify else {}
+    missing = [n for n in names if not (masks / f"{n}.tif").exists()] if not classify else []
     if missing:
         raise InputError(f"{len(missing)} chip(s) have no mask: {', '.join(missing[:5])}",
                          f"add masks/NAME.tif for every images/NAME.tif under {root}")
     splits = _chip_splits(root, names, options.split_seed)
     source = _chips_source(images / f"{names[0]}.tif", options, [images / f"{n}.tif" for n in splits["train"]])
-    labels = LabelSpec(options.task, ignore_index=options.ignore_index)
-    if options.task == "segmentation":
-        k = options.num_classes or len(options.class_names or ()) or _infer_classes(masks, splits["train"], labels)
-        labels = LabelSpec("segmentation", k, options.ignore_index)
+    task = "classification" if classify else options.task
+    labels = LabelSpec(task, ignore_index=options.ignore_index)
+    if task != "regression":
+        inferred = (max(class_of.values()) + 1) if classify else None
+        k = options.num_classes or len(options.class_names or ()) or inferred \
+            or _infer_classes(masks, splits["train"], labels)
+        labels = LabelSpec(task, k, options.ignore_index)
     classes = tuple(options.class_names or (f"class{i}" for i in range(labels.num_classes or 0)))
-    if options.task == "segmentation" and len(classes) != labels.num_classes:
+    if task != "regression" and len(classes) != labels.num_classes:
         raise TrtbenchError(f"{len(classes)} class names for {labels.num_classes} classes", "give one name per class")
 
     def find(root_: Path, split: str, sources: Sequence[str], seed: int) -> list[Record]:
+        if classify:
+            return [Record(n, ((images / f"{n}.tif",),), table, class_of[n]) for n in splits[split]]
         return [Record(n, ((images / f"{n}.tif",),), masks / f"{n}.tif") for n in splits[split]]
 
-    return DatasetSpec("chips", options.task, classes, {"image": source}, ("image",), labels, find)
+    return DatasetSpec("chips", task, classes, {"image": source}, ("image",), labels, find)
+
+
+def _image_classes(table: Path, names: list[str], class_names: Sequence[str] | None) -> dict[str, int]:
+    """``labels.csv`` rows ``NAME,LABEL`` (optional header): LABEL a class index, or a name from --class-names."""
+    rows = [r for r in csv.reader(table.read_text().splitlines()) if len(r) >= 2]
+    if rows and rows[0][0].strip().lower() == "name":
+        rows = rows[1:]
+    lookup = {c: i for i, c in enumerate(class_names or ())}
+    classes = {}
+    for name, value in ((r[0].strip(), r[1].strip()) for r in rows):
+        if value.lstrip("-").isdigit():
+            classes[name] = int(value)
+        elif value in lookup:
+            classes[name] = lookup[value]
+        else:
+            raise InputError(f"{table}: class '{value}' of {name} is neither an index nor one of --class-names",
+                             "write class indices, or pass --class-names listing every class")
+    unlabelled = [n for n in names if n not in classes]
+    if unlabelled:
+        raise InputError(f"{len(unlabelled)} chip(s) missing from {table}: {', '.join(unlabelled[:5])}",
+                         "give every images/NAME.tif a row NAME,LABEL")
+    return classes
 
 
 def _chip_splits(root: Path, names: list[str], seed: int) -> dict[str, list[str]]:

@@ -23,11 +23,12 @@ from .sources import Source, read_source
 
 @dataclass(frozen=True)
 class Record:
-    """One labelled chip: per source a file (or one file per band), and its label raster."""
+    """One labelled chip: per source a file (or one file per band), and its label raster or image class."""
 
     name: str
     images: tuple[tuple[Path, ...], ...]
     label: Path
+    class_index: int | None = None  # classification: the chip's class (``label`` names where it came from)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,8 @@ class LabelSpec:
 
     Segmentation targets are class indices with ``ignore_index`` for no-data; ``offset`` is added to
     raw values first (MADOS stores classes 1..15 and 0 for unlabelled), ``binarize`` maps every
-    non-zero value to class 1. Regression targets are floats with NaN for no-data.
+    non-zero value to class 1. Regression targets are floats with NaN for no-data. Classification
+    targets are one class index per chip, checked with :meth:`check`.
     """
 
     task: str
@@ -109,17 +111,25 @@ class ChipDataset(Dataset):
         return twin
 
     def read_label(self, index: int) -> np.ndarray:
-        """The decoded full-size target of one record (used for stratified sampling and statistics)."""
+        """The decoded target of one record: a full-size map, or a 0-d class index for classification."""
         record = self.records[index]
+        if record.class_index is not None:
+            target = np.array(record.class_index, dtype=np.int64)
+            self.labels.check(target, record.label)
+            return target
         chip = read_chip(record.label)
         return self.labels.decode(chip.pixels[0], chip.nodata, record.label)
 
-    def read_pixels(self, index: int, shape: tuple[int, int]) -> np.ndarray:
-        """Selected bands of one record in source units, NaN where missing: ``[C, H, W]``."""
+    def read_pixels(self, index: int, shape: tuple[int, int] | None) -> np.ndarray:
+        """Selected bands of one record in source units, NaN where missing: ``[C, H, W]``.
+
+        ``shape`` is the label's (every source must match it); None for image-level labels.
+        """
         record = self.records[index]
         parts = []
         for paths, source, keep in zip(record.images, self.sources, self.channels):
             data = read_source(paths, source, shape if len(paths) > 1 else None)
+            shape = shape or data.shape[-2:]
             if data.shape[-2:] != shape:
                 raise InputError(f"{paths[0]} is {data.shape[-2]}x{data.shape[-1]} but its label {record.label} is "
                                  f"{shape[0]}x{shape[1]}", "pair each image with the label of the same chip")
@@ -131,17 +141,20 @@ class ChipDataset(Dataset):
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         target = self.read_label(index)
-        pixels = self.read_pixels(index, target.shape)
+        dense = target.ndim == 2
+        pixels = self.read_pixels(index, target.shape if dense else None)
         missing = np.isnan(pixels).any(axis=0)
         x = (pixels - self.mean) / self.std
         x[:, missing] = 0.0
-        target[missing] = np.nan if self.labels.task == "regression" else self.labels.ignore_index
+        if dense:
+            target[missing] = np.nan if self.labels.task == "regression" else self.labels.ignore_index
         x, target = self._window(x, target)
-        x_t, y_t = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.ascontiguousarray(target))
+        # np.array(copy) keeps a 0-d class target 0-d (ascontiguousarray would make it 1-d).
+        x_t, y_t = torch.from_numpy(np.ascontiguousarray(x)), torch.from_numpy(np.array(target, copy=True))
         return augment(x_t, y_t) if self.augment else (x_t, y_t)
 
     def _window(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h, w = y.shape
+        h, w = x.shape[-2:]
         m = self.size_multiple
         ch, cw = (min(self.crop, h), min(self.crop, w)) if self.crop else (h, w)
         ch, cw = ch - ch % m, cw - cw % m
@@ -150,16 +163,21 @@ class ChipDataset(Dataset):
                              "use larger chips or a model with a smaller patch")
         top = int(torch.randint(0, h - ch + 1, ())) if self.random_crop else 0
         left = int(torch.randint(0, w - cw + 1, ())) if self.random_crop else 0
-        return x[:, top:top + ch, left:left + cw], y[top:top + ch, left:left + cw]
+        window = (slice(top, top + ch), slice(left, left + cw))
+        return x[(slice(None), *window)], y[window] if y.ndim == 2 else y
 
 
 def augment(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Random flips and 90-degree rotations, applied alike to pixels and target (the dihedral group)."""
+    """Random flips and 90-degree rotations, applied alike to pixels and a dense target (the dihedral group).
+
+    An image-level target (classification) is invariant and passes through unchanged.
+    """
+    dense = y.ndim >= 2
     if torch.rand(()) < 0.5:
-        x, y = x.flip(-1), y.flip(-1)
+        x, y = x.flip(-1), (y.flip(-1) if dense else y)
     if torch.rand(()) < 0.5:
-        x, y = x.flip(-2), y.flip(-2)
+        x, y = x.flip(-2), (y.flip(-2) if dense else y)
     if x.shape[-1] != x.shape[-2]:  # a rotation would change the shape of a non-square chip
         return x, y
     k = int(torch.randint(0, 4, ()))
-    return x.rot90(k, (-2, -1)), y.rot90(k, (-2, -1))
+    return x.rot90(k, (-2, -1)), (y.rot90(k, (-2, -1)) if dense else y)

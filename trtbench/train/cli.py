@@ -35,10 +35,10 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.option("--num-classes", type=int, help="chips: classes in the masks (default: inferred from training masks).")
 @click.option("--class-names", help="chips: comma-separated class names.")
 @click.option("--task", type=click.Choice(["segmentation", "regression"]), default="segmentation", show_default=True,
-              help="chips: what the masks hold.")
+              help="chips: what the masks hold (a labels.csv instead of masks/ means classification).")
 @click.option("--nodata", type=float, help="chips: image no-data value where the files declare none.")
 @click.option("--ignore-index", type=int, default=-1, show_default=True, help="Label value for no data.")
-@click.option("--head", help="Clay head: upernet (default), fcn, linear. The UNet has its own decoder.")
+@click.option("--head", help="Clay head: upernet (default), fcn; linear for classification. UNet: none (own decoder).")
 @click.option("--regime", type=click.Choice(["frozen", "fewshot", "full"]), default="full", show_default=True)
 @click.option("--fraction", type=float, default=1.0, show_default=True, help="Few-shot share of training chips.")
 @click.option("--epochs", type=int, default=20, show_default=True)

@@ -12,7 +12,7 @@ class GeoDataModule(L.LightningDataModule):
     """Training chips are randomly cropped to ``crop`` and flipped/rotated; val/test chips are read whole.
 
     ``fraction`` < 1 keeps that share of the training chips (seeded, stratified by each chip's
-    majority class for segmentation) — the few-shot regime.
+    class, or majority class for segmentation) — the few-shot regime.
     """
 
     def __init__(self, bundle: DataBundle, *, batch_size: int, crop: int | None, size_multiple: int,
@@ -25,7 +25,7 @@ class GeoDataModule(L.LightningDataModule):
         indices = None
         if fraction < 1.0:
             stratum = (lambda i: majority_class(train.read_label(i), bundle.ignore_index)) \
-                if bundle.task == "segmentation" else None
+                if bundle.task != "regression" else None
             indices = few_shot(len(train), fraction, seed, stratum)
         self.train_set = train.view(indices, crop=crop, size_multiple=size_multiple, augment=augment,
                                     random_crop=True)

@@ -73,8 +73,8 @@ def summarize(runs: list[RunResult]) -> dict[str, dict[str, float]]:
 
 def auto_class_weights(bundle: DataBundle) -> tuple[float, ...]:
     """Inverse-frequency class weights from the training labels, scaled to average 1 (``--class-weights auto``)."""
-    if bundle.task != "segmentation":
-        raise TrtbenchError("--class-weights applies to segmentation", "drop --class-weights")
+    if bundle.task == "regression":
+        raise TrtbenchError("--class-weights applies to classes, not regression", "drop --class-weights")
     train = bundle.splits["train"]
     counts = np.zeros(bundle.num_classes or 0)
     for i in range(len(train)):

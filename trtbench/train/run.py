@@ -88,7 +88,8 @@ class RunResult:
 
 def build_model(config: TrainConfig, bundle: DataBundle, seed: int) -> torch.nn.Module:
     """The registry model for the dataset's channels and classes, with the regime applied."""
-    head = config.head or ("upernet" if MODELS[config.model].family == "clay" else None)
+    default = "linear" if bundle.task == "classification" else "upernet"
+    head = config.head or (default if MODELS[config.model].family == "clay" else None)
     model = create_model(config.model, checkpoint=config.checkpoint, sensor=bundle.sensor, task=bundle.task,
                          head=head, num_classes=bundle.num_classes,
                          class_names=bundle.class_names or None, seed=seed, input_size=config.crop)
