@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 from click.testing import CliRunner
-from rasterio.windows import Window
 from predict_support import LANDSAT8, conv_artifact, crop_scene, read_raster
+from rasterio.windows import Window
 
 from trtbench.cli import cli
 from trtbench.errors import InputError

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from rasterio.windows import Window
 from predict_support import LANDSAT8, conv_artifact, crop_scene
+from rasterio.windows import Window
 
 from trtbench.errors import InputError
 from trtbench.predict.resume import PROGRESS, work_dir_for

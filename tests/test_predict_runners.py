@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from rasterio.windows import Window
 from predict_support import crop_scene, read_raster
+from rasterio.windows import Window
 
 from trtbench.backends import backend_unavailable_reason
 from trtbench.predict.scene import PredictOptions, predict_scene

@@ -8,7 +8,6 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import rasterio
-from rasterio.windows import Window
 from predict_support import (
     DISPLAY_RGB,
     LANDSAT8,
@@ -17,6 +16,7 @@ from predict_support import (
     crop_scene,
     read_raster,
 )
+from rasterio.windows import Window
 
 from trtbench.metadata import read_onnx_metadata
 from trtbench.predict.plan import WindowPlan

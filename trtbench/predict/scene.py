@@ -21,9 +21,9 @@ import numpy as np
 from tqdm import tqdm
 
 from ..backends import Runner, runner_for_artifact
+from ..bands import bind_bands, model_feed
 from ..errors import InputError, TrtbenchError
 from ..fileio import atomic_output
-from ..bands import bind_bands, model_feed
 from ..metadata import ModelMetadata, read_artifact_metadata
 from .blend import StripBlender
 from .plan import WindowPlan, check_tiling

@@ -143,17 +143,14 @@ def _pct(stat: dict[str, float] | None) -> str:
 
 
 def count_gflops(checkpoint: str | Path) -> float:
-    """Forward-pass GFLOPs of a trained checkpoint for one image at its recorded input size."""
-    from torch.utils.flop_counter import FlopCounterMode
-
+    """Forward-pass GFLOPs (2 x MACs, the bench's fvcore count) of a checkpoint for one image at its input size."""
+    from ..bench.flops import count_flops
     from ..models import model_from_checkpoint
 
     model = model_from_checkpoint(checkpoint)
     meta = model.metadata
-    pixels = torch.zeros(1, meta.num_bands, meta.input_size, meta.input_size)
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
-        model(pixels)
-    return counter.get_total_flops() / 1e9
+    report = count_flops(model, (1, meta.num_bands, meta.input_size, meta.input_size), cross_check=False)
+    return 2 * report.gmac_per_image
 
 
 def plot_accuracy_vs_gflops(experiments: Sequence[dict[str, Any]], gflops: dict[str, float], path: str | Path) -> Path:
