@@ -65,7 +65,7 @@ def _write(path: str | None, text: Callable[[], str]) -> None:
 @click.option("--engine", type=click.Path(dir_okay=False), help="TensorRT engine of the same model (tensorrt backend).")
 @click.option("--backends", default="torch,onnxruntime,openvino,tensorrt", show_default=True,
               help="Comma-separated: torch, torch-cuda, onnxruntime[-cpu|-cuda|-tensorrt], openvino, tensorrt.")
-@click.option("--batch", "batches", default="1,8", show_default=True, help="Comma-separated batch sizes.")
+@click.option("--batch", "--batch-sizes", "batches", default="1,8", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--size", type=int, help="Image edge in pixels (default: the model's input size).")
 @click.option("--threads", type=int, help="CPU threads for every backend (default: each backend's own).")
 @click.option("--warmup", type=int, default=2, show_default=True, help="Untimed runs before timing.")
