@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from trtbench.engine_meta import EngineSidecar, RuntimeInfo, file_sha256, write_sidecar
+from trtbench.engine_meta import EngineSidecar, RuntimeInfo, write_sidecar
 from trtbench.export.shapes import default_profile
+from trtbench.fileio import file_sha256
 from trtbench.metadata import read_onnx_metadata
 
 BUILT = RuntimeInfo("10.15.1.29", "NVIDIA L4", "8.9")

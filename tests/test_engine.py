@@ -10,11 +10,12 @@ import sys
 import pytest
 from engine_helpers import BUILT, fabricate_engine, gpu, tensorrt_unusable_reason
 
-from trtbench.engine_meta import check_runtime, file_sha256, read_sidecar, sidecar_path, verify_engine_file
+from trtbench.engine_meta import check_runtime, read_sidecar, sidecar_path, verify_engine_file
 from trtbench.errors import BackendUnavailable, InputError, TrtbenchError
 from trtbench.export.engine import static_input_dims
 from trtbench.export.pipeline import ExportRequest, export_artifact
 from trtbench.export.shapes import ShapeProfile, default_profile, parse_shapes, validate_profile
+from trtbench.fileio import file_sha256
 from trtbench.metadata import read_artifact_metadata, read_onnx_metadata
 
 # --- shape profiles -------------------------------------------------------------------------------------

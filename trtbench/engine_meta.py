@@ -10,7 +10,6 @@ task) so ``eval``, ``bench`` and ``predict`` need only the engine.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -19,7 +18,7 @@ from typing import Any
 
 from .errors import TrtbenchError
 from .export.shapes import ShapeProfile
-from .fileio import atomic_output
+from .fileio import atomic_output, file_sha256
 from .metadata import ModelMetadata
 
 SIDECAR_SUFFIX = ".json"
@@ -78,14 +77,6 @@ def sidecar_path(engine: str | Path) -> Path:
 
 def is_engine_path(path: str | Path) -> bool:
     return Path(path).suffix.lower() in ENGINE_SUFFIXES
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def write_sidecar(engine: str | Path, sidecar: EngineSidecar) -> Path:

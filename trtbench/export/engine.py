@@ -18,9 +18,9 @@ from typing import Any
 
 import onnx
 
-from ..engine_meta import EngineSidecar, RuntimeInfo, file_sha256, write_sidecar
+from ..engine_meta import EngineSidecar, RuntimeInfo, write_sidecar
 from ..errors import BackendUnavailable, InputError, TrtbenchError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, file_sha256
 from ..metadata import read_onnx_metadata
 from .shapes import ShapeProfile, default_profile, validate_profile, with_derived_profiles
 

@@ -14,7 +14,6 @@ code execution. Every missing, unexpected or mis-shaped key is reported by name.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -26,14 +25,6 @@ from ..metadata import ModelMetadata
 
 CLAY_ENCODER_PREFIX = "model.encoder."
 METADATA_KEY = "trtbench_metadata"
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def read_checkpoint(path: str | Path) -> dict:

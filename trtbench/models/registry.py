@@ -9,12 +9,12 @@ from pathlib import Path
 import torch
 
 from ..errors import CheckpointError, TrtbenchError
+from ..fileio import file_sha256
 from ..metadata import ModelMetadata
 from ..sensors import Sensor, get_sensor
 from .checkpoint import (
     checkpoint_metadata,
     clay_encoder_state,
-    file_sha256,
     infer_clay_variant,
     load_strict,
     read_checkpoint,

@@ -20,7 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from ..errors import InputError
-from .resume import file_sha256
+from ..fileio import file_sha256
 from .scene import PredictOptions, artifact_metadata, check_output_dir, predict_scene
 
 PROGRESS_TOPIC = "trtbench-predict-rows"

@@ -9,7 +9,6 @@ flight is simply recomputed, and its strip rewritten with the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -22,14 +21,6 @@ import numpy as np
 from ..errors import InputError
 
 PROGRESS = "progress.npz"
-
-
-def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def work_dir_for(out_dir: Path, stem: str) -> Path:

@@ -23,13 +23,13 @@ from tqdm import tqdm
 from ..backends import Runner, runner_for_artifact
 from ..bands import bind_bands, model_feed
 from ..errors import InputError, TrtbenchError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, file_sha256
 from ..metadata import ModelMetadata, read_artifact_metadata
 from .blend import StripBlender
 from .plan import WindowPlan, check_tiling
 from .products import Product, blend_space, products_for
 from .reader import Prefetcher, SceneInfo, Tile, read_tiles, scene_info
-from .resume import RunState, file_sha256, work_dir_for
+from .resume import RunState, work_dir_for
 from .writer import WorkRaster, write_cog
 
 RowCallback = Callable[[str, int, int], None]   # (scene name, tile rows done, tile rows total)
