@@ -127,3 +127,19 @@ def test_export_from_a_missing_checkpoint_names_the_path(capsys, tmp_path):
     result = run_cli(capsys, "export", "clay", "--variant", "tiny", "--checkpoint", tmp_path / "gone.ckpt",
                      "-o", tmp_path / "x.onnx")
     assert result.code == 2 and "checkpoint not found" in result.err
+
+
+def test_export_from_an_official_checkpoint_and_eval_against_it(capsys, tmp_path, s2_chip):
+    from clay_spec import write_official_checkpoint
+
+    ckpt = write_official_checkpoint(tmp_path / "clay-tiny.ckpt", "tiny", seed=7)
+    out = tmp_path / "clay_s2.onnx"
+    assert run_cli(capsys, "export", "clay", "--variant", "tiny", "--checkpoint", ckpt, "--sensor",
+                   "sentinel-2-l2a", "-o", out).code == 0
+    moved = tmp_path / "moved.ckpt"
+    ckpt.rename(moved)  # the recorded path is gone: --reference points at the same file elsewhere
+    result = run_cli(capsys, "eval", "--engine", out, "--data", s2_chip, "--tile", "256", "--reference", moved)
+    assert result.code == 0 and "PARITY OK" in result.out
+    other = write_official_checkpoint(tmp_path / "other.ckpt", "tiny", seed=8)
+    result = run_cli(capsys, "eval", "--engine", out, "--data", s2_chip, "--reference", other)
+    assert result.code == 2 and "not the checkpoint this artifact was exported from" in result.err
