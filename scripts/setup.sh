@@ -14,4 +14,5 @@ if ! python -c "import torch" 2>/dev/null; then
     python -m pip install --quiet torch==2.13.0
   fi
 fi
-python -m pip install --quiet -e ".[dev]"
+# The build backend's notices are noise here; keep them in a log, show it only if the install fails.
+python -m pip install --quiet -e ".[dev]" > .venv/install.log 2>&1 || { tail -n 40 .venv/install.log; exit 1; }

@@ -16,7 +16,7 @@ def _task_rows(result: EvalResult) -> list[list[str]]:
     return [[k, f"{ref[k]:.4f}", f"{art[k]:.4f}", f"{art[k] - ref[k]:+.4f}"] for k in ref if k in art]
 
 
-PARITY_HEADER = ["output", "max |diff|", "mean |diff|", "max |diff| / scale", "cosine", "check"]
+PARITY_HEADER = ["output", "max abs diff", "mean abs diff", "max abs diff / scale", "cosine", "check"]  # no "|" (Markdown)
 TASK_HEADER = ["metric", "pytorch", "artifact", "delta"]
 
 
