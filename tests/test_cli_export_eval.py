@@ -143,3 +143,36 @@ def test_export_from_an_official_checkpoint_and_eval_against_it(capsys, tmp_path
     other = write_official_checkpoint(tmp_path / "other.ckpt", "tiny", seed=8)
     result = run_cli(capsys, "eval", "--engine", out, "--data", s2_chip, "--reference", other)
     assert result.code == 2 and "not the checkpoint this artifact was exported from" in result.err
+
+
+def split_into_files(src, folder, size=256):
+    """The real chip cut into size x size GeoTIFFs named q0.tif, q1.tif ... in ``folder``."""
+    from rasterio.windows import Window
+
+    folder.mkdir()
+    with rasterio.open(src) as ds:
+        profile = ds.profile | {"width": size, "height": size}
+        for i, (row, col) in enumerate([(r, c) for r in (0, size) for c in (0, size)]):
+            window = Window(col, row, size, size)
+            with rasterio.open(folder / f"q{i}.tif", "w", **profile | {"transform": ds.window_transform(window)}) as dst:
+                dst.write(ds.read(window=window))
+                dst.descriptions = ds.descriptions
+    return folder
+
+
+def test_eval_takes_folders_of_chips_and_labels_matched_by_name(capsys, tmp_path, tiny_water_onnx, s2_chip,
+                                                                  water_label):
+    chips = split_into_files(s2_chip, tmp_path / "chips")
+    masks = split_into_files(water_label, tmp_path / "masks")
+    report = tmp_path / "r.json"
+    result = run_cli(capsys, "eval", "--engine", tiny_water_onnx, "--data", chips, "--labels", masks,
+                     "--json", report)
+    assert result.code == 0, result.err
+    whole = tmp_path / "whole.json"
+    run_cli(capsys, "eval", "--engine", tiny_water_onnx, "--data", s2_chip, "--labels", water_label, "--json", whole)
+    split, single = json.loads(report.read_text()), json.loads(whole.read_text())
+    assert split["tiles"] == single["tiles"] == 16
+    assert split["task"]["reference"]["miou"] == pytest.approx(single["task"]["reference"]["miou"], abs=1e-9)
+    (masks / "q3.tif").unlink()
+    result = run_cli(capsys, "eval", "--engine", tiny_water_onnx, "--data", chips, "--labels", masks)
+    assert result.code == 2 and "has no q3.tif" in result.err

@@ -110,8 +110,8 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
 @cli.command("eval")
 @click.option("--engine", "artifact", required=True, type=click.Path(dir_okay=False),
               help="Exported artifact (.onnx) whose metadata drives the evaluation.")
-@click.option("--data", multiple=True, required=True, help="GeoTIFF chip(s); repeatable.")
-@click.option("--labels", multiple=True, help="Label GeoTIFF(s), one per --data.")
+@click.option("--data", multiple=True, required=True, help="GeoTIFF chip(s) or folder(s) of them; repeatable.")
+@click.option("--labels", multiple=True, help="Label GeoTIFF(s), one per data file, or a folder of labels named like them.")
 @click.option("--reference", type=click.Path(dir_okay=False), help="Checkpoint of the PyTorch reference.")
 @click.option("--backend", default="onnxruntime", show_default=True)
 @click.option("--data-bands", help="The files' band names or a sensor name, if not in the GeoTIFF.")

@@ -18,7 +18,7 @@ from .metadata import ModelMetadata, read_artifact_metadata
 from .metrics import TaskMetrics
 from .parity import Parity, ParityAccumulator
 from .preprocess import check_batch, check_size, normalize
-from .raster import band_indices, read_chip
+from .raster import band_indices, expand_rasters, read_chip
 
 # Default parity tolerance (max |diff| / max |reference|) by artifact precision: fp32 must match the
 # reference to rounding; fp16 and int8 are judged by their expected quantisation error.
@@ -68,9 +68,9 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
     """Compare ``artifact`` with its PyTorch reference on tiles of ``data``; a band-agnostic artifact runs on
     the band set chosen by ``sensor``/``bands``/``wavelengths`` (:func:`trtbench.bands.bind_bands`)."""
     meta = bind_bands(read_artifact_metadata(artifact), sensor, bands, wavelengths)
+    data = expand_rasters(data)
+    labels = _match_labels(data, labels) if labels else None
     tolerance = DEFAULT_TOLERANCE.get(meta.precision, DEFAULT_TOLERANCE["fp32"]) if tolerance is None else tolerance
-    if labels and len(labels) != len(data):
-        raise InputError(f"{len(data)} data file(s) but {len(labels)} label file(s)", "pass one label per data file")
     tiles = list(_tiles(meta, data, labels, tile, data_bands, ignore_index))
     tile_size = tiles[0].pixels.shape[-1]
     reference_runner = make_reference_runner(meta, reference)
@@ -131,6 +131,22 @@ def _tiles(meta: ModelMetadata, data: Sequence[str | Path], labels: Sequence[str
                 window = (slice(y, y + size), slice(x, x + size))
                 yield Tile(normalised[(slice(None), *window)], mask[window],
                            None if label is None else label[window])
+
+
+def _match_labels(data: list[Path], labels: Sequence[str | Path]) -> list[Path]:
+    """One label per data file: listed in the same order, or a folder holding labels named like the data."""
+    if len(labels) == 1 and Path(labels[0]).is_dir():
+        folder = Path(labels[0])
+        matched = [folder / path.name for path in data]
+        absent = [p.name for p in matched if not p.is_file()]
+        if absent:
+            raise InputError(f"label folder {folder} has no {', '.join(absent[:5])}",
+                             "name each label like its data file (chips/A.tif -> masks/A.tif)")
+        return matched
+    if len(labels) != len(data):
+        raise InputError(f"{len(data)} data file(s) but {len(labels)} label file(s)",
+                         "pass one label per data file, or a folder of labels named like them")
+    return [Path(p) for p in labels]
 
 
 def _read_label(path: str | Path, shape: tuple[int, int], ignore_index: int) -> np.ndarray:

@@ -42,6 +42,21 @@ def open_raster(path: str | Path):
                          "pass a GeoTIFF (.tif); the file may be of another format or damaged") from None
 
 
+def expand_rasters(paths: Sequence[str | Path], option: str = "--data") -> list[Path]:
+    """GeoTIFFs named directly, or found (sorted by name) in named folders; missing paths are left to
+    :func:`open_raster`, which names them."""
+    files: list[Path] = []
+    for item in map(Path, paths):
+        if not item.is_dir():
+            files.append(item)
+            continue
+        found = sorted(p for p in item.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
+        if not found:
+            raise InputError(f"folder {item} holds no .tif files", f"point {option} at GeoTIFF files or their folder")
+        files += found
+    return files
+
+
 def read_chip(path: str | Path) -> Chip:
     from rasterio.errors import RasterioError
 

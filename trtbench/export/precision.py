@@ -29,6 +29,7 @@ import onnx
 
 from ..errors import InputError, TrtbenchError
 from ..metadata import ModelMetadata, read_onnx_metadata
+from ..raster import expand_rasters
 from .onnx_export import save_checked, write_metadata
 
 log = logging.getLogger(__name__)
@@ -225,18 +226,10 @@ def calibration_files(calib_data: Sequence[str | Path]) -> list[Path]:
     if not calib_data:
         raise InputError("INT8 needs calibration data: activation ranges are measured on real chips",
                          "pass --calib-data with GeoTIFF chips (files or a folder) of the sensor the model takes")
-    files: list[Path] = []
-    for item in map(Path, calib_data):
-        if item.is_dir():
-            found = sorted(p for p in item.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
-            if not found:
-                raise InputError(f"calibration folder {item} holds no .tif files", "point --calib-data at GeoTIFF chips")
-            files += found
-        elif item.is_file():
-            files.append(item)
-        else:
-            raise InputError(f"calibration data not found: {item}", "check the --calib-data path")
-    return files
+    missing = [str(p) for p in map(Path, calib_data) if not p.exists()]
+    if missing:
+        raise InputError(f"calibration data not found: {', '.join(missing)}", "check the --calib-data path")
+    return expand_rasters(calib_data, "--calib-data")
 
 
 def quantize_int8(src: str | Path, dst: str | Path, calib_data: Sequence[str | Path], *, samples: int = 256,
