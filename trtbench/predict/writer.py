@@ -2,22 +2,21 @@
 
 During a run each product lives in a headerless, pixel-interleaved file where every strip has a
 fixed byte offset: rewriting a strip after an interruption is idempotent, and a kill -9 can never
-leave a half-updated header (as it could in a GeoTIFF). When all rows are done the work file is
-streamed into a tiled GeoTIFF and rio-cogeo turns that into a COG (compressed, with overviews),
-all inside the run's work folder; the caller renames the COG into place.
+leave a half-updated header (as it could in a GeoTIFF). When all rows are done rio-cogeo reads the
+work file through a raw VRT and writes the COG (compressed, with overviews) inside the run's work
+folder; the caller renames the COG into place.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from .products import Product
 from .reader import SceneInfo
-
-CHUNK_ROWS = 256  # rows copied at a time when building the GeoTIFF
 
 
 class WorkRaster:
@@ -57,23 +56,40 @@ def cog_profile(product: Product) -> dict:
 
 
 def write_cog(work: WorkRaster, info: SceneInfo, dst: Path) -> None:
-    """Stream ``work`` into a COG at ``dst`` with the scene's CRS, transform and size."""
-    import rasterio
-    from rasterio.windows import Window
+    """Turn ``work`` into a COG at ``dst`` with the scene's CRS, transform and size.
+
+    The work file is described in place by a raw VRT (pixel-interleaved, fixed offsets), so rio-cogeo
+    reads it directly: no staging GeoTIFF is written and read again, which was a large part of the
+    time a scene spends after its last tile.
+    """
     from rio_cogeo.cogeo import cog_translate
-    product = work.product
-    staging = dst.with_name(dst.name + ".gtiff")
-    profile = dict(driver="GTiff", width=info.width, height=info.height, count=product.bands, dtype=product.dtype,
-                   crs=info.crs, transform=info.transform, nodata=product.nodata, tiled=True,
-                   blockxsize=256, blockysize=256)
+
+    vrt = dst.with_name(dst.name + ".vrt")
     try:
-        with rasterio.open(staging, "w", **profile) as out:
-            for i, name in enumerate(product.descriptions, start=1):
-                out.set_band_description(i, name)
-            for y0 in range(0, info.height, CHUNK_ROWS):
-                rows = min(CHUNK_ROWS, info.height - y0)
-                out.write(work.read(y0, rows), window=Window(0, y0, info.width, rows))
-        cog_translate(staging, dst, cog_profile(product), overview_resampling=product.resampling,
-                      in_memory=False, quiet=True, config={"GDAL_NUM_THREADS": "ALL_CPUS"})
+        vrt.write_text(raw_vrt(work, info))
+        cog_translate(vrt, dst, cog_profile(work.product), overview_resampling=work.product.resampling,
+                      in_memory=False, quiet=True,
+                      config={"GDAL_NUM_THREADS": "ALL_CPUS", "GDAL_VRT_ENABLE_RAWRASTERBAND": "YES"})
     finally:
-        staging.unlink(missing_ok=True)
+        vrt.unlink(missing_ok=True)
+
+
+def raw_vrt(work: WorkRaster, info: SceneInfo) -> str:
+    """GDAL VRT XML exposing the ``[H, W, bands]`` work file as a georeferenced raster."""
+    from xml.sax.saxutils import escape
+
+    from rasterio.dtypes import _gdal_typename
+
+    product = work.product
+    itemsize = np.dtype(product.dtype).itemsize
+    order = "LSB" if sys.byteorder == "little" else "MSB"  # the work file is in native byte order
+    bands = "".join(
+        f'<VRTRasterBand dataType="{_gdal_typename(product.dtype)}" band="{i + 1}" subClass="VRTRawRasterBand">'
+        f"<Description>{escape(name)}</Description><NoDataValue>{product.nodata!r}</NoDataValue>"
+        f'<SourceFilename relativeToVRT="0">{escape(str(work.path.resolve()))}</SourceFilename>'
+        f"<ImageOffset>{i * itemsize}</ImageOffset><PixelOffset>{product.bands * itemsize}</PixelOffset>"
+        f"<LineOffset>{work.row_bytes}</LineOffset><ByteOrder>{order}</ByteOrder></VRTRasterBand>"
+        for i, name in enumerate(product.descriptions))
+    transform = ", ".join(repr(v) for v in info.transform.to_gdal())
+    return (f'<VRTDataset rasterXSize="{info.width}" rasterYSize="{info.height}">'
+            f"<SRS>{escape(info.crs.to_wkt())}</SRS><GeoTransform>{transform}</GeoTransform>{bands}</VRTDataset>")
