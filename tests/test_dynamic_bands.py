@@ -13,6 +13,7 @@ Specification:
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -343,12 +344,11 @@ def test_engine_without_plugin_runs_the_function_body_at_two_band_counts(tmp_pat
 
 @pytest.mark.gpu
 @gpu
+@pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("nvcc") is None,
+                    reason="building the plugin needs cmake and nvcc")
 def test_engine_with_the_plugin_library_runs_at_two_band_counts(tmp_path, any_bands_onnx, stacked_s1_s2):
-    import shutil
     import subprocess
 
-    if shutil.which("cmake") is None or shutil.which("nvcc") is None:
-        pytest.skip("building the plugin needs cmake and nvcc")
     plugin_dir = Path(__file__).resolve().parents[1] / "kernels" / "plugin"
     done = subprocess.run(["cmake", "-S", plugin_dir, "-B", tmp_path / "build"], capture_output=True, text=True)
     if done.returncode != 0 and "TensorRT headers not found" in done.stderr:

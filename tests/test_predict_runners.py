@@ -35,11 +35,11 @@ def onnxruntime_map(clay_landsat, scene, tmp_path_factory):
     return read_raster(out / summary["outputs"]["probabilities"])[0]
 
 
-@pytest.mark.parametrize("backend", ["torch", "openvino", "tensorrt"])
+@pytest.mark.parametrize("backend", [
+    pytest.param(name, marks=pytest.mark.skipif(bool(backend_unavailable_reason(name)),
+                                                reason=str(backend_unavailable_reason(name))))
+    for name in ("torch", "openvino", "tensorrt")])
 def test_runners_agree_with_onnxruntime(backend, clay_landsat, scene, onnxruntime_map, tmp_path):
-    reason = backend_unavailable_reason(backend)
-    if reason:
-        pytest.skip(reason)
     summary = predict_scene(clay_landsat, scene, tmp_path, PredictOptions(tile=64, overlap=16, batch=4, backend=backend,
                                                                           probabilities=True), progress=False)
     probs = read_raster(tmp_path / summary["outputs"]["probabilities"])[0]
