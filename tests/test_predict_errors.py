@@ -65,6 +65,13 @@ def test_bad_tile_or_overlap(monkeypatch, capsys, artifact, landsat_scene, tmp_p
     assert _nothing_in(out)
 
 
+def test_unknown_compression(monkeypatch, capsys, artifact, landsat_scene, tmp_path):
+    out = tmp_path / "out"
+    err = _run(monkeypatch, capsys, artifact, landsat_scene, "-o", out, "--tile", "64", "--compress", "jpeg2000")
+    assert "unknown compression 'jpeg2000'" in err and "--compress deflate|zstd|lzw" in err
+    assert _nothing_in(out)
+
+
 def test_output_folder_that_cannot_be_created(monkeypatch, capsys, artifact, landsat_scene, tmp_path):
     blocker = tmp_path / "a_file"
     blocker.write_text("")

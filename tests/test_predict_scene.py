@@ -70,6 +70,22 @@ def test_outputs_are_cloud_optimized_with_overviews(landsat_scene, l8_segmenter,
     assert {p.name for p in tmp_path.iterdir()} == {path.name, f"{landsat_scene.stem}.json"}
 
 
+def test_zstd_cog_holds_the_same_pixels_and_band_names_as_deflate(landsat_scene, l8_segmenter, tmp_path):
+    from rio_cogeo.cogeo import cog_validate
+
+    probs = {}
+    for codec in ("deflate", "zstd"):
+        summary = predict_scene(l8_segmenter, landsat_scene, tmp_path / codec,
+                                PredictOptions(tile=256, overlap=32, probabilities=True, compress=codec), progress=False)
+        path = tmp_path / codec / summary["outputs"]["probabilities"]
+        assert cog_validate(path)[0]
+        with rasterio.open(path) as ds:
+            assert ds.compression.name == codec
+            assert ds.descriptions == ("class_0", "class_1", "class_2")   # the artifact names no classes
+            probs[codec] = ds.read()
+    np.testing.assert_array_equal(probs["deflate"], probs["zstd"])
+
+
 def test_landsat7_nodata_collar_stays_nodata(rgb_scene, rgb_regressor, tmp_path):
     summary = predict_scene(rgb_regressor, rgb_scene, tmp_path, PredictOptions(tile=128, overlap=32), progress=False)
     scene, _ = read_raster(rgb_scene)

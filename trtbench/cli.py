@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -15,7 +16,30 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """Subcommands named as ``module:attribute`` and imported when run (click's lazy-loading pattern).
+
+    ``trtbench predict`` then starts without importing Lightning, fvcore or PyTorch, which the train,
+    report, bench and flops commands need.
+    """
+
+    def __init__(self, *args, lazy: dict[str, str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in self.lazy:
+            module, attribute = self.lazy[name].split(":")
+            return getattr(importlib.import_module(module, __package__), attribute)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, lazy={
+    "predict": ".predict.command:predict", "bench": ".bench.cli:bench", "flops": ".bench.cli:flops",
+    "check": ".check.command:check", "train": ".train.cli:train", "report": ".train.cli:report"})
 @click.version_option(package_name="trtbench")
 def cli() -> None:
     """From a fine-tuned geospatial foundation model to a fast, verified deployment."""
@@ -147,25 +171,6 @@ def eval_(artifact: str, data: tuple[str, ...], labels: tuple[str, ...], referen
                 tmp.write_text(text())
     if not result.passed:
         raise click.exceptions.Exit(1)
-
-
-from .predict.command import predict  # noqa: E402
-
-cli.add_command(predict)
-
-from .bench.cli import bench, flops  # noqa: E402
-
-cli.add_command(bench)
-cli.add_command(flops)
-
-from .check.command import check  # noqa: E402
-
-cli.add_command(check)
-
-from .train.cli import report, train  # noqa: E402
-
-cli.add_command(train)
-cli.add_command(report)
 
 
 def main() -> None:

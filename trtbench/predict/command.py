@@ -26,13 +26,15 @@ from ..errors import InputError
 @click.option("--bands", help="Band-agnostic artifacts: comma-separated bands of --sensor to use, in order.")
 @click.option("--wavelengths", help="Band-agnostic artifacts: centre wavelengths in µm, one per band.")
 @click.option("--nodata", type=float, help="Input value to treat as missing when the scene declares none.")
+@click.option("--compress", default="deflate", show_default=True,
+              help="COG codec: deflate (read everywhere), zstd (faster and smaller; GDAL >= 2.3 readers) or lzw.")
 @click.option("--resume", is_flag=True, help="Continue interrupted runs (same artifact, scenes and options).")
 @click.option("--workers", type=int, default=1, show_default=True, help="Local Dask workers for many scenes.")
 @click.option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:8786) instead of a local cluster.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | None, overlap: int | None, batch: int,
             backend: str, threads: int | None, probabilities: bool, data_bands: str | None, sensor: str | None,
-            bands: str | None, wavelengths: str | None, nodata: float | None, resume: bool, workers: int, scheduler: str | None, quiet: bool) -> None:
+            bands: str | None, wavelengths: str | None, nodata: float | None, compress: str, resume: bool, workers: int, scheduler: str | None, quiet: bool) -> None:
     """Map SCENES (GeoTIFFs or quoted globs) with ARTIFACT into Cloud-Optimized GeoTIFFs."""
     from ..bands import parse_wavelengths
     from .many import expand_scenes, predict_many
@@ -42,7 +44,7 @@ def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | No
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, backend=backend, threads=threads,
                              probabilities=probabilities, data_bands=_names(data_bands), sensor=sensor,
                              bands=_names(bands), wavelengths=tuple(waves) if waves else None, nodata=nodata,
-                             resume=resume)
+                             compress=compress, resume=resume)
     result = predict_many(artifact, expand_scenes(scenes), out_dir, options, workers=workers, scheduler=scheduler,
                           progress=not quiet)
     for scene, summary in result.done.items():

@@ -1,4 +1,4 @@
-"""Reading tiles with rasterio windows, in a background thread that stays ahead of inference.
+"""Reading tiles with rasterio windows (run in a background thread, see ``background.Prefetcher``).
 
 Only the model's bands are read, one strip of tile rows at a time (never the whole scene); windows that
 reach past the scene edge are filled by reflection, so edge tiles look like natural imagery rather
@@ -7,12 +7,9 @@ than a black frame. Nodata and NaN pixels are masked, normalised to 0 and report
 
 from __future__ import annotations
 
-import queue
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Generic, TypeVar
 
 import numpy as np
 
@@ -21,8 +18,6 @@ from ..metadata import ModelMetadata
 from ..preprocess import normalize
 from ..raster import band_indices, open_raster
 from .plan import WindowPlan
-
-T = TypeVar("T")
 
 
 @dataclass
@@ -114,56 +109,3 @@ def _reflect(raw: np.ndarray, pads: tuple[tuple[int, int], ...]) -> np.ndarray:
     # Reflection needs two pixels along an axis; a one-pixel scene is repeated instead.
     mode = "reflect" if min(raw.shape[1:]) > 1 else "edge"
     return np.pad(raw, pads, mode=mode)
-
-
-class Prefetcher(Generic[T]):
-    """Iterate ``source`` in a background thread, at most ``depth`` items ahead of the consumer.
-
-    Reading (GDAL releases the GIL) then overlaps inference; the bounded queue keeps memory at
-    ``depth`` items whatever the scene size. Errors in the thread are re-raised to the consumer.
-    """
-
-    _DONE = object()
-
-    def __init__(self, source: Iterable[T], depth: int):
-        self._queue: queue.Queue = queue.Queue(maxsize=max(depth, 1))
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(source,), daemon=True, name="trtbench-reader")
-        self._thread.start()
-
-    def _run(self, source: Iterable[T]) -> None:
-        try:
-            for item in source:
-                if not self._put(item):
-                    return
-            self._put(self._DONE)
-        except BaseException as exc:  # handed to the consumer, who decides
-            self._put(exc)
-
-    def _put(self, item: object) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __iter__(self) -> Iterator[T]:
-        while True:
-            item = self._queue.get()
-            if item is self._DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> Prefetcher[T]:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

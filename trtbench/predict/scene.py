@@ -1,8 +1,8 @@
 """``predict_scene``: one GeoTIFF scene through an artifact, tile row by tile row, into COGs.
 
 Pipeline: a prefetching reader thread yields normalised tiles; the main thread batches the tiles
-of one tile row, runs the artifact, blends outputs into a strip; each finished strip goes to the
-work rasters and the progress is saved. At the end the COGs and a JSON summary are renamed into
+of one tile row and runs the artifact; a write-behind thread blends the outputs into a strip, and
+each finished strip goes to the work rasters before the progress is saved. At the end the COGs and a JSON summary are renamed into
 the output folder, so a file that looks finished is finished.
 """
 
@@ -25,12 +25,13 @@ from ..bands import bind_bands, model_feed
 from ..errors import InputError, TrtbenchError
 from ..fileio import atomic_output, file_sha256
 from ..metadata import ModelMetadata, read_artifact_metadata
+from .background import Prefetcher, WriteBehind
 from .blend import StripBlender
 from .plan import WindowPlan, check_tiling
 from .products import Product, blend_space, products_for
-from .reader import Prefetcher, SceneInfo, Tile, read_tiles, scene_info
+from .reader import SceneInfo, Tile, read_tiles, scene_info
 from .resume import RunState, work_dir_for
-from .writer import WorkRaster, write_cog
+from .writer import COMPRESSIONS, WorkRaster, write_cog
 
 RowCallback = Callable[[str, int, int], None]   # (scene name, tile rows done, tile rows total)
 
@@ -51,6 +52,7 @@ class PredictOptions:
     wavelengths: tuple[float, ...] | None = None
     nodata: float | None = None
     resume: bool = False
+    compress: str = "deflate"        # COG codec: deflate (every reader), zstd (faster, smaller) or lzw
     gdal_cache_mb: int = 64          # bounded, so memory does not grow with the scene
 
     def bind(self, meta: ModelMetadata) -> ModelMetadata:
@@ -63,6 +65,8 @@ class PredictOptions:
         check_tiling(meta, tile, overlap)
         if self.batch < 1:
             raise InputError(f"batch must be at least 1, got {self.batch}", "pass --batch 1 or more")
+        if self.compress not in COMPRESSIONS:
+            raise InputError(f"unknown compression {self.compress!r}", f"pass --compress {'|'.join(COMPRESSIONS)}")
         return PredictOptions(**{**asdict(self), "tile": tile, "overlap": overlap})
 
 
@@ -174,36 +178,59 @@ class SceneJob:
 
     def run(self, first_row: int, progress: bool, on_row: RowCallback | None) -> dict[str, Any]:
         """Tile rows ``first_row..`` through the runner into the work rasters, then the COGs into place."""
+        timings = {"infer": 0.0, "wait_for_input": 0.0, "wait_for_output": 0.0, "blend_write": 0.0}
+        backend_info = self._tile_rows(first_row, progress, on_row, timings)
+        tick = time.perf_counter()
+        self._finalize()
+        timings["finalize"] = time.perf_counter() - tick
+        return {"backend": backend_info, "seconds": {k: round(v, 3) for k, v in timings.items()}}
+
+    def _tile_rows(self, first_row: int, progress: bool, on_row: RowCallback | None,
+                   timings: dict[str, float]) -> dict[str, Any]:
+        """Infer every tile row; blending and writing run behind in a thread. Returns the runner's description.
+
+        The runner is closed before the COGs are written, so its idle thread pool does not compete
+        with the compression threads.
+        """
         import rasterio
 
         meta, plan, opts, scene = self.meta, self.plan, self.opts, self.info.path
-        timings = {"infer": 0.0, "wait_for_input": 0.0, "blend_write": 0.0}
+
+        def blend(item: tuple[int, list[Tile], np.ndarray, bool]) -> None:
+            row, batch, logits, row_done = item
+            tick = time.perf_counter()
+            for tile, output in zip(batch, blend_space(meta, logits), strict=True):
+                self.blender.add(tile.col, output, tile.mask)
+            if row_done:
+                self._finish_row(row)
+            timings["blend_write"] += time.perf_counter() - tick
+            if row_done and on_row:
+                on_row(scene.name, row + 1, plan.rows)
+
         runner = runner_for_artifact(self.artifact, opts.backend, threads=opts.threads)
         with rasterio.Env(GDAL_CACHEMAX=opts.gdal_cache_mb), runner, \
                 Prefetcher(read_tiles(self.info, meta, plan, first_row), depth=2 * opts.batch) as tiles, \
+                WriteBehind(blend, depth=2) as writer, \
                 tqdm(total=plan.tiles, initial=first_row * plan.cols, desc=scene.name, unit="tile",
                      disable=not progress, leave=False) as bar:
             backend_info = runner.describe()
             for row, row_tiles in _rows(iter(tiles), plan, first_row, timings):
-                for batch in _chunks(row_tiles, opts.batch):
-                    outputs = _infer(runner, meta, batch, timings)
+                for batch, last in _chunks(row_tiles, opts.batch):
+                    logits = _infer(runner, meta, batch, timings)
                     tick = time.perf_counter()
-                    for tile, output in zip(batch, outputs, strict=True):
-                        self.blender.add(tile.col, output, tile.mask)
-                    timings["blend_write"] += time.perf_counter() - tick
+                    writer.submit((row, batch, logits, last))
+                    timings["wait_for_output"] += time.perf_counter() - tick
                     bar.update(len(batch))
-                tick = time.perf_counter()
-                self._finish_row(row)
-                timings["blend_write"] += time.perf_counter() - tick
-                if on_row:
-                    on_row(scene.name, row + 1, plan.rows)
             tick = time.perf_counter()
-            for work in self.works:
-                cog = self.state.dir / f"{work.product.name}.cog.tif"
-                write_cog(work, self.info, cog)
-                os.replace(cog, self.paths[work.product.name])
-            timings["finalize"] = time.perf_counter() - tick
-        return {"backend": backend_info, "seconds": {k: round(v, 3) for k, v in timings.items()}}
+        timings["wait_for_output"] += time.perf_counter() - tick   # the last rows' blend and write
+        return backend_info
+
+    def _finalize(self) -> None:
+        """Each work raster to a COG in the work folder, then renamed into the output folder."""
+        for work in self.works:
+            cog = self.state.dir / f"{work.product.name}.cog.tif"
+            write_cog(work, self.info, cog, self.opts.compress)
+            os.replace(cog, self.paths[work.product.name])
 
     def _finish_row(self, row: int) -> None:
         # Strip first, progress second: saved progress never claims rows that are not on disk.
@@ -239,13 +266,17 @@ def _rows(tiles: Iterator[Tile], plan: WindowPlan, first_row: int,
         yield row, row_tiles
 
 
-def _chunks(items: list[Tile], size: int) -> Iterator[list[Tile]]:
-    # Batches never straddle tile rows: a resumed run then sees exactly the same batches (same bytes).
+def _chunks(items: list[Tile], size: int) -> Iterator[tuple[list[Tile], bool]]:
+    """Batches of one tile row, each with whether it is the row's last.
+
+    Batches never straddle tile rows: a resumed run then sees exactly the same batches (same bytes).
+    """
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start:start + size], start + size >= len(items)
 
 
 def _infer(runner: Runner, meta: ModelMetadata, batch: list[Tile], timings: dict[str, float]) -> np.ndarray:
+    """The artifact's raw first output for ``batch`` (logits or values), timed."""
     feed = model_feed(meta, np.stack([t.pixels for t in batch]))
     tick = time.perf_counter()
     try:
@@ -258,7 +289,7 @@ def _infer(runner: Runner, meta: ModelMetadata, batch: list[Tile], timings: dict
                          "check --tile against the sizes the artifact accepts and --batch against its batch range"
                          ) from None
     timings["infer"] += time.perf_counter() - tick
-    return blend_space(meta, outputs)
+    return outputs
 
 
 def _fingerprint(artifact_hash: str, info: SceneInfo, opts: PredictOptions, products: list[Product]) -> dict[str, Any]:
@@ -267,7 +298,7 @@ def _fingerprint(artifact_hash: str, info: SceneInfo, opts: PredictOptions, prod
     return {"artifact_sha256": artifact_hash, "scene": str(info.path.resolve()), "scene_size": stat.st_size,
             "scene_mtime_ns": stat.st_mtime_ns, "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch,
             "backend": opts.backend, "bands": list(info.indexes), "nodata": info.nodata,
-            "products": [p.name for p in products]}
+            "products": [p.name for p in products], "compress": opts.compress}
 
 
 def _valid_pixels(work: WorkRaster) -> int:
