@@ -24,36 +24,49 @@ RECEPTIVE_RADIUS = 3   # three 3x3 convolutions: outputs within 3 px of an edge 
 
 
 def conv_artifact(path: Path, sensor: Sensor, task: str = "segmentation", num_classes: int = 3,
-                  patch_size: int = 8, width: int = 16, seed: int = 0, nodata: float | None = None) -> Path:
+                  patch_size: int = 8, width: int = 16, seed: int = 0, nodata: float | None = None,
+                  embed_dim: int | None = 8) -> Path:
     """A seeded 3-layer 3x3 ConvNet as ONNX with trtbench metadata (dynamic batch, height, width).
 
-    Built node by node with onnx.helper: instant, and free of any exporter's quirks.
+    An ``embedding`` model ends in a patchify convolution (kernel = stride = ``patch_size``), so its
+    ``features`` sit on the patch grid like a ViT's; ``embed_dim=None`` leaves the feature size out of
+    the metadata, as in artifacts from before it was recorded. Built node by node with onnx.helper:
+    instant, and free of any exporter's quirks.
     """
     rng = np.random.default_rng(seed)
-    out = num_classes if task == "segmentation" else 1
-    output = "features" if task == "embedding" else "logits"
+    embedding = task == "embedding"
+    out = num_classes if task == "segmentation" else (embed_dim or 8) if embedding else 1
+    output = "features" if embedding else "logits"
     channels = [len(sensor.bands), width, width, out]
     nodes, weights, x = [], [], "pixels"
-    for i, (cin, cout) in enumerate(zip(channels, channels[1:])):
-        w = (rng.standard_normal((cout, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
+
+    def conv(cin: int, cout: int, kernel: int, **attrs) -> str:
+        i = len(nodes)
+        w = (rng.standard_normal((cout, cin, kernel, kernel)) / np.sqrt(kernel * kernel * cin)).astype(np.float32)
         b = (0.1 * rng.standard_normal(cout)).astype(np.float32)
-        weights += [numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")]
-        y = output if i == len(channels) - 2 else f"conv{i}"
-        nodes.append(helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [y], pads=[1, 1, 1, 1]))
-        if y != output:
-            nodes.append(helper.make_node("Relu", [y], [f"relu{i}"]))
-            y = f"relu{i}"
-        x = y
+        weights.extend([numpy_helper.from_array(w, f"w{i}"), numpy_helper.from_array(b, f"b{i}")])
+        nodes.append(helper.make_node("Conv", [x, f"w{i}", f"b{i}"], [f"conv{i}"], **attrs))
+        return f"conv{i}"
+
+    for i, (cin, cout) in enumerate(zip(channels, channels[1:])):
+        x = conv(cin, cout, 3, pads=[1, 1, 1, 1])
+        if i < len(channels) - 2:
+            nodes.append(helper.make_node("Relu", [x], [f"relu{i}"]))
+            x = f"relu{i}"
+    if embedding:
+        x = conv(out, out, patch_size, strides=[patch_size, patch_size])
+    nodes.append(helper.make_node("Identity", [x], [output]))
+    grid = ["batch", out, "grid_h", "grid_w"] if embedding else ["batch", out, "height", "width"]
     graph = helper.make_graph(
         nodes, "convnet_test",
         [helper.make_tensor_value_info("pixels", TensorProto.FLOAT, ["batch", channels[0], "height", "width"])],
-        [helper.make_tensor_value_info(output, TensorProto.FLOAT, ["batch", out, "height", "width"])], weights)
+        [helper.make_tensor_value_info(output, TensorProto.FLOAT, grid)], weights)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9)
     meta = ModelMetadata(model="convnet_test", family="conv", variant="test", sensor=sensor.name,
                          bands=sensor.band_names, wavelengths=sensor.wavelengths, mean=sensor.mean, std=sensor.std,
                          gsd=sensor.gsd, patch_size=patch_size, input_size=64, task=task,
-                         num_classes=num_classes if task == "segmentation" else None, outputs=[output], seed=seed,
-                         nodata=nodata)
+                         num_classes=num_classes if task == "segmentation" else None,
+                         embed_dim=embed_dim if embedding else None, outputs=[output], seed=seed, nodata=nodata)
     write_metadata(proto, meta)
     return save_checked(proto, path)
 

@@ -106,7 +106,17 @@ def test_bands_that_do_not_map(monkeypatch, capsys, artifact, landsat_scene, tmp
     assert _nothing_in(out)
 
 
-def test_embedding_artifact_is_refused(monkeypatch, capsys, landsat_scene, tmp_path):
+def test_embedding_artifact_without_its_feature_size(monkeypatch, capsys, landsat_scene, tmp_path):
+    embedding = conv_artifact(tmp_path / "embed.onnx", LANDSAT8, task="embedding", embed_dim=None)
+    out = tmp_path / "out"
+    err = _run(monkeypatch, capsys, embedding, landsat_scene, "-o", out)
+    assert "does not record its feature size" in err and "re-export" in err
+    assert _nothing_in(out)
+
+
+def test_embedding_overlap_off_the_patch_grid(monkeypatch, capsys, landsat_scene, tmp_path):
     embedding = conv_artifact(tmp_path / "embed.onnx", LANDSAT8, task="embedding")
-    err = _run(monkeypatch, capsys, embedding, landsat_scene, "-o", tmp_path / "out")
-    assert "embedding artifact" in err and "--task segmentation" in err
+    out = tmp_path / "out"
+    err = _run(monkeypatch, capsys, embedding, landsat_scene, "-o", out, "--tile", "128", "--overlap", "16")
+    assert "not a multiple of 32" in err and "--overlap 32" in err
+    assert _nothing_in(out)

@@ -66,3 +66,20 @@ def test_band_agnostic_artifact_maps_the_scene_like_the_fixed_band_export(clay_l
     valid = ~np.isnan(onnxruntime_map)
     assert np.array_equal(valid, ~np.isnan(probabilities))
     assert np.abs(probabilities[valid] - onnxruntime_map[valid]).max() <= 1e-4
+
+
+def test_clay_embedding_artifact_maps_its_features_on_the_patch_grid(scene, tmp_path):
+    from trtbench.export import export_onnx
+    from trtbench.models import create_model
+
+    model = create_model("clay_tiny", sensor="landsat-c2l1", bands=["B2", "B3", "B4"], seed=0, input_size=64)
+    artifact = export_onnx(model, tmp_path / "clay_embed.onnx")
+    maps = {}
+    for backend in ("onnxruntime", "torch"):
+        summary = predict_scene(artifact, scene, tmp_path / backend, PredictOptions(tile=64, overlap=32, batch=4,
+                                                                                    backend=backend), progress=False)
+        maps[backend] = read_raster(tmp_path / backend / summary["outputs"]["embedding"])[0]
+    assert maps["onnxruntime"].shape == (192, 17, 19)      # Clay tiny's width; ceil(130 / 8) x ceil(150 / 8) cells
+    assert np.isfinite(maps["onnxruntime"]).all()
+    scale = np.abs(maps["torch"]).max()
+    assert np.abs(maps["onnxruntime"] - maps["torch"]).max() <= 1e-4 * scale

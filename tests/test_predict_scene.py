@@ -128,6 +128,49 @@ def test_blending_removes_the_tile_lines_that_plain_tiling_shows(rgb_scene, rgb_
     assert ratios[0] > 1.5 > 1.1 > ratios[16]
 
 
+def test_embedding_map_sits_on_the_patch_grid_of_the_scene(landsat_scene, tmp_path):
+    from rasterio.transform import Affine
+
+    embedder = conv_artifact(tmp_path / "embed.onnx", LANDSAT8, task="embedding", embed_dim=8, nodata=0.0)
+    summary = predict_scene(embedder, landsat_scene, tmp_path / "out", PredictOptions(tile=128, overlap=32, batch=4),
+                            progress=False)
+    features, meta = read_raster(tmp_path / "out" / summary["outputs"]["embedding"])
+    scene, src = read_raster(landsat_scene)
+    assert features.shape == (8, 233, 256)                     # ceil(1860 / 8) x ceil(2041 / 8) cells
+    assert (meta["crs"], meta["transform"]) == (src["crs"], src["transform"] @ Affine.scale(8))
+    with rasterio.open(tmp_path / "out" / summary["outputs"]["embedding"]) as ds:
+        assert ds.descriptions == tuple(f"feature_{i}" for i in range(8))
+    fill = np.pad((scene == 0).any(axis=0), ((0, 233 * 8 - 1860), (0, 256 * 8 - 2041)), mode="reflect")
+    empty = fill.reshape(233, 8, 256, 8).all(axis=(1, 3))    # a cell is nodata when all its pixels are
+    assert empty.any() and not empty.all()
+    np.testing.assert_array_equal(np.isnan(features).any(axis=0), empty)
+    assert np.isfinite(features[:, ~empty]).all()
+    assert (summary["output_width"], summary["output_height"]) == (256, 233)
+    assert summary["valid_pixels"] == int((~empty).sum())
+    assert summary["km2"] == pytest.approx((~empty).sum() * 240 * 240 / 1e6, rel=1e-6)
+
+
+@pytest.mark.parametrize("tile,overlap", [(64, 32), (128, 64)])
+def test_tiled_embedding_matches_whole_image_features(rgb_scene, tmp_path, tile, overlap):
+    embedder = conv_artifact(tmp_path / "embed.onnx", DISPLAY_RGB, task="embedding", embed_dim=6)
+    summary = predict_scene(embedder, rgb_scene, tmp_path / "out", PredictOptions(tile=tile, overlap=overlap, batch=3),
+                            progress=False)
+    tiled = read_raster(tmp_path / "out" / summary["outputs"]["embedding"])[0]
+    meta = read_onnx_metadata(embedder)
+    with rasterio.open(rgb_scene) as ds:
+        x, _ = normalize(meta, ds.read().astype(np.float32), ds.nodata)
+    rows, cols = tiled.shape[1:]
+    x = np.pad(x, ((0, 0), (0, rows * 8 - x.shape[1]), (0, cols * 8 - x.shape[2])), mode="reflect")
+    whole = ort.InferenceSession(str(embedder)).run(None, {"pixels": x[None]})[0][0]
+    # Cells on the scene's edge differ by design (reflect padding vs the model's zero padding).
+    interior = np.zeros((rows, cols), bool)
+    interior[1:-1, 1:-1] = True
+    compared = interior & np.isfinite(tiled).all(axis=0)
+    assert compared.sum() > 0.5 * compared.size
+    scale = np.abs(whole[:, compared]).max()
+    assert np.abs(tiled[:, compared] - whole[:, compared]).max() <= 1e-4 * scale
+
+
 def test_scene_smaller_than_one_tile(landsat_scene, l8_segmenter, tmp_path):
     small = crop_scene(landsat_scene, tmp_path / "small.tif", Window(900, 700, 41, 37))
     out = tmp_path / "out"

@@ -36,6 +36,7 @@ class ModelMetadata:
     head: str | None = None
     num_classes: int | None = None
     class_names: list[str] | None = None
+    embed_dim: int | None = None    # channels of an embedding artifact's `features` output
     band_mode: str = "fixed"        # fixed | dynamic
     # Band-agnostic artifacts only (band_mode "dynamic"): bands/wavelengths/mean/std/gsd above are then the
     # default band set, and any other set can be chosen at run time (trtbench.bands).

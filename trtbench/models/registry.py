@@ -100,6 +100,7 @@ def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str
         patch_size=_size_multiple(spec), input_size=input_size, task=task,
         head=head if task != "embedding" else None, num_classes=num_classes,
         class_names=list(class_names) if class_names else None,
+        embed_dim=CLAY_SIZES[spec.variant].dim if spec.family == "clay" else None,
         outputs=["features", "cls"] if task == "embedding" else ["logits"], seed=seed,
     )
     torch.manual_seed(seed)

@@ -13,9 +13,11 @@ from ..errors import InputError
 @click.argument("artifact", type=click.Path(dir_okay=False))
 @click.argument("scenes", nargs=-1, required=True)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(),
-              help="Output folder: <scene>.class.tif / .probabilities.tif / .regression.tif + <scene>.json.")
+              help="Output folder: <scene>.class.tif / .probabilities.tif / .regression.tif, or .embedding.tif "
+                   "(features on the patch grid), + <scene>.json.")
 @click.option("--tile", type=int, help="Tile edge in pixels, a multiple of the patch size [default: artifact's input size].")
-@click.option("--overlap", type=int, help="Pixels shared by neighbouring tiles, blended away [default: tile / 4].")
+@click.option("--overlap", type=int, help="Pixels shared by neighbouring tiles, blended away [default: tile / 4; "
+                                         "embeddings: a multiple of 4 patches].")
 @click.option("--batch", type=int, default=4, show_default=True, help="Tiles per inference call.")
 @click.option("--backend", default="onnxruntime", show_default=True, help="torch, onnxruntime, openvino, tensorrt ...")
 @click.option("--threads", type=int, help="Inference threads per scene [default: the cores, shared among workers].")

@@ -84,6 +84,23 @@ class WindowPlan:
         return edges(self.rows, self.height), edges(self.cols, self.width)
 
 
+def output_scale(meta: ModelMetadata) -> int:
+    """Scene pixels per output cell: an embedding's features sit on the patch grid, other outputs per pixel."""
+    return meta.patch_size if meta.task == "embedding" else 1
+
+
+def overlap_step(meta: ModelMetadata) -> int:
+    """What the overlap must be a multiple of: on a coarser output grid the blend geometry (half the
+    overlap as padding, a quarter as discarded border) has to fall on whole output cells."""
+    scale = output_scale(meta)
+    return 4 * scale if scale > 1 else 1
+
+
+def default_overlap(meta: ModelMetadata, tile: int) -> int:
+    step = overlap_step(meta)
+    return tile // 4 // step * step
+
+
 def check_tiling(meta: ModelMetadata, tile: int, overlap: int) -> None:
     """Reject tile/overlap combinations the model cannot run or that cannot be blended."""
     p = meta.patch_size
@@ -93,4 +110,9 @@ def check_tiling(meta: ModelMetadata, tile: int, overlap: int) -> None:
                          f"use --tile {good} (any multiple of {p})")
     if overlap < 0 or overlap >= tile:
         raise InputError(f"overlap {overlap} must be at least 0 and smaller than the tile ({tile})",
-                         f"use e.g. --overlap {tile // 4}")
+                         f"use e.g. --overlap {default_overlap(meta, tile)}")
+    step = overlap_step(meta)
+    if overlap % step:
+        raise InputError(f"overlap {overlap} is not a multiple of {step}: an embedding's features are blended on "
+                         f"its {p}-pixel patch grid, with a quarter of the overlap discarded as border",
+                         f"use --overlap {default_overlap(meta, tile)} (any multiple of {step} below the tile)")

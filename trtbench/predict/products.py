@@ -1,7 +1,8 @@
 """What a prediction writes: the rasters a task produces, their dtypes and nodata values.
 
-Blending happens on probabilities (segmentation) or raw values (regression); a product turns a
-blended strip into the bytes of one output raster, with nodata where the input had none.
+Blending happens on probabilities (segmentation), raw values (regression) or features (embedding, on
+the patch grid: one cell per patch); a product turns a blended strip into the bytes of one output
+raster, with nodata where the input had none.
 """
 
 from __future__ import annotations
@@ -43,12 +44,29 @@ def blend_space(meta: ModelMetadata, logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=1, keepdims=True)
 
 
-def products_for(meta: ModelMetadata, channels: int, probabilities: bool) -> list[Product]:
-    """The rasters to write for this artifact; embeddings are refused (their grid is 1/patch of the scene)."""
+def output_channels(meta: ModelMetadata) -> int:
+    """Channels of the blended output: classes, regression values or an embedding's features."""
     if meta.task == "embedding":
-        raise InputError(f"{meta.model} is an embedding artifact: its features are on a grid {meta.patch_size}x "
-                         "coarser than the scene and have no per-pixel meaning to map",
-                         "export the model with a segmentation or regression head (--task segmentation)")
+        if not meta.embed_dim:
+            raise InputError(f"{meta.model} is an embedding artifact that does not record its feature size",
+                             "re-export it with this version of trtbench (`trtbench export ... --task embedding`)")
+        return meta.embed_dim
+    return meta.num_classes or 1
+
+
+def output_mask(mask: np.ndarray, scale: int) -> np.ndarray:
+    """A tile's pixel nodata mask on the output grid: a cell is nodata when all its pixels are."""
+    if scale == 1:
+        return mask
+    h, w = mask.shape
+    return mask.reshape(h // scale, scale, w // scale, scale).all(axis=(1, 3))
+
+
+def products_for(meta: ModelMetadata, channels: int, probabilities: bool) -> list[Product]:
+    """The rasters to write for this artifact."""
+    if meta.task == "embedding":
+        names = tuple(f"feature_{i}" for i in range(channels))
+        return [Product("embedding", channels, "float32", float("nan"), "average", names)]
     if meta.task == "regression":
         names = tuple(f"value_{i}" for i in range(channels)) if channels > 1 else ("value",)
         return [Product("regression", channels, "float32", float("nan"), "average", names)]

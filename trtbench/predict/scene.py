@@ -13,7 +13,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,8 @@ from ..fileio import atomic_output, file_sha256
 from ..metadata import ModelMetadata, read_artifact_metadata
 from .background import Prefetcher, WriteBehind
 from .blend import StripBlender
-from .plan import WindowPlan, check_tiling
-from .products import Product, blend_space, products_for
+from .plan import WindowPlan, check_tiling, default_overlap, output_scale
+from .products import Product, blend_space, output_channels, output_mask, products_for
 from .reader import SceneInfo, Tile, read_tiles, scene_info
 from .resume import RunState, work_dir_for
 from .writer import COMPRESSIONS, WorkRaster, write_cog
@@ -61,7 +61,7 @@ class PredictOptions:
 
     def resolved(self, meta: ModelMetadata) -> PredictOptions:
         tile = self.tile or meta.input_size
-        overlap = tile // 4 if self.overlap is None else self.overlap
+        overlap = default_overlap(meta, tile) if self.overlap is None else self.overlap
         check_tiling(meta, tile, overlap)
         if self.batch < 1:
             raise InputError(f"batch must be at least 1, got {self.batch}", "pass --batch 1 or more")
@@ -133,7 +133,8 @@ class SceneJob:
     meta: ModelMetadata
     opts: PredictOptions
     info: SceneInfo
-    plan: WindowPlan
+    plan: WindowPlan        # tiles in scene pixels (what is read)
+    grid: SceneInfo         # the outputs' raster: the scene's, or the patch grid of an embedding
     paths: dict[str, Path]
     state: RunState
     works: list[WorkRaster]
@@ -146,15 +147,19 @@ class SceneJob:
         meta = options.bind(artifact_metadata(artifact))
         opts = options.resolved(meta)
         check_output_dir(out_dir)
-        channels = meta.num_classes or 1
+        channels = output_channels(meta)
         products = products_for(meta, channels, opts.probabilities)
         info = scene_info(scene, meta, opts.data_bands, opts.nodata)
-        plan = WindowPlan(info.height, info.width, opts.tile, opts.overlap)
+        scale = output_scale(meta)
+        grid = _output_grid(info, scale)
+        # Read in whole output cells (the last ones reflect-padded); blend on the output grid.
+        plan = WindowPlan(grid.height * scale, grid.width * scale, opts.tile, opts.overlap)
+        blend_plan = WindowPlan(grid.height, grid.width, opts.tile // scale, opts.overlap // scale)
         digest = artifact_hash or file_sha256(artifact)
         state = RunState(work_dir_for(out_dir, scene.stem), _fingerprint(digest, info, opts, products))
-        works = [WorkRaster(state.dir / f"{p.name}.raw", p, info.height, info.width) for p in products]
-        return cls(artifact, digest, meta, opts, info, plan, output_paths(out_dir, scene, products), state, works,
-                   StripBlender(plan, channels))
+        works = [WorkRaster(state.dir / f"{p.name}.raw", p, grid.height, grid.width) for p in products]
+        return cls(artifact, digest, meta, opts, info, plan, grid, output_paths(out_dir, scene, products), state,
+                   works, StripBlender(blend_plan, channels))
 
     def finished(self) -> dict[str, Any] | None:
         """The summary of an earlier complete run with the same fingerprint, if all its outputs exist."""
@@ -195,12 +200,13 @@ class SceneJob:
         import rasterio
 
         meta, plan, opts, scene = self.meta, self.plan, self.opts, self.info.path
+        scale = output_scale(meta)
 
         def blend(item: tuple[int, list[Tile], np.ndarray, bool]) -> None:
             row, batch, logits, row_done = item
             tick = time.perf_counter()
             for tile, output in zip(batch, blend_space(meta, logits), strict=True):
-                self.blender.add(tile.col, output, tile.mask)
+                self.blender.add(tile.col, output, output_mask(tile.mask, scale))
             if row_done:
                 self._finish_row(row)
             timings["blend_write"] += time.perf_counter() - tick
@@ -229,7 +235,7 @@ class SceneJob:
         """Each work raster to a COG in the work folder, then renamed into the output folder."""
         for work in self.works:
             cog = self.state.dir / f"{work.product.name}.cog.tif"
-            write_cog(work, self.info, cog, self.opts.compress)
+            write_cog(work, self.grid, cog, self.opts.compress)
             os.replace(cog, self.paths[work.product.name])
 
     def _finish_row(self, row: int) -> None:
@@ -240,14 +246,15 @@ class SceneJob:
         self.state.save(row + 1, self.blender.state())
 
     def summary(self, first_row: int) -> dict[str, Any]:
-        info, opts = self.info, self.opts
+        info, opts, grid = self.info, self.opts, self.grid
         valid = _valid_pixels(self.works[0])
-        pixel_km2 = _pixel_area_km2(info)
+        pixel_km2 = _pixel_area_km2(grid)
         return {
             "scene": str(info.path), "artifact": str(self.artifact), "artifact_sha256": self.artifact_hash,
             "model": self.meta.model, "task": self.meta.task, "bands": self.meta.bands,
             "outputs": {k: p.name for k, p in self.paths.items() if k != "summary"},
             "crs": str(info.crs), "width": info.width, "height": info.height,
+            "output_width": grid.width, "output_height": grid.height,   # an embedding's patch grid
             "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch, "tiles": self.plan.tiles,
             "resumed_from_tile_row": first_row or None,
             "pixels": info.width * info.height, "valid_pixels": valid,
@@ -302,13 +309,25 @@ def _fingerprint(artifact_hash: str, info: SceneInfo, opts: PredictOptions, prod
 
 
 def _valid_pixels(work: WorkRaster) -> int:
-    """Pixels with a prediction (not nodata), counted from the first product strip by strip."""
+    """Output pixels with a value (not nodata), counted from the first product a few MiB at a time."""
     count = 0
-    for y0 in range(0, work.height, 256):
-        band = work.read(y0, min(256, work.height - y0))[0]
+    step = max(1, (16 << 20) // work.row_bytes)
+    for y0 in range(0, work.height, step):
+        band = work.read(y0, min(step, work.height - y0))[0]
         nodata = work.product.nodata
         count += int(band.size - (np.isnan(band).sum() if math.isnan(nodata) else (band == nodata).sum()))
     return count
+
+
+def _output_grid(info: SceneInfo, scale: int) -> SceneInfo:
+    """The raster the outputs are written on: the scene itself, or its grid of ``scale``-pixel cells
+    (the last row and column of cells may reach past the scene, into reflect padding)."""
+    if scale == 1:
+        return info
+    from rasterio.transform import Affine
+
+    return replace(info, height=math.ceil(info.height / scale), width=math.ceil(info.width / scale),
+                   transform=info.transform @ Affine.scale(scale))
 
 
 def _pixel_area_km2(info: SceneInfo) -> float | None:
