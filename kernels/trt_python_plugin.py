@@ -6,7 +6,7 @@ version "1", the same identity as the C++ plugin, so register only one of the tw
 ``aot_impl`` compiles the Triton kernel to PTX while the engine is built; the PTX is stored in the engine
 and launched by TensorRT directly, with no Python at inference time.
 
-GPU machines only: importing this module imports tensorrt and triton (TensorRT >= 10.7 for ``aot_impl``).
+GPU machines only: importing this module imports tensorrt and triton (TensorRT >= 10.9 for ``aot_impl``).
 The ONNX parser finds the plugin for a node with op_type ``DynamicPatchEmbed`` and the string attribute
 ``plugin_namespace="trtbench"``. If an ``impl`` is also registered for the same id elsewhere, the network
 needs ``NetworkDefinitionCreationFlag.PREFER_AOT_PYTHON_PLUGINS`` to pick this one.
@@ -60,6 +60,7 @@ def register_python_plugin() -> None:
         weight_scale: float,
         bias_scale: float,
         outputs: Tuple[trtp.TensorDesc],  # noqa: UP006
+        tactic: int,  # required by the aot_impl signature check even without autotune; unused
     ) -> Tuple[Union[str, bytes], Union[str, bytes], trtp.KernelLaunchParams, trtp.SymExprs]:  # noqa: UP006, UP007
         dtypes = [_TORCH_DTYPES.get(t.dtype) for t in (pixels, weight, bias)]
         if dtypes[0] is None or any(d not in (dtypes[0], torch.float32) for d in dtypes[1:]):

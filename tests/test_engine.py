@@ -173,3 +173,40 @@ def test_engine_build_writes_engine_sidecar_and_timing_cache(tmp_path, tiny_embe
     assert cache.stat().st_size > 0
     assert sidecar.source_onnx_sha256 == file_sha256(tiny_embedding_onnx)
     assert sidecar.shape_profiles() == profile and sidecar.builder["strongly_typed"]
+
+
+class FakeBuilderConfig:
+    """IBuilderConfig's timing-cache calls: ``set_timing_cache`` answers False to a foreign cache."""
+
+    def __init__(self, corrupt: bool = False):
+        self.corrupt, self.attached = corrupt, None
+
+    def create_timing_cache(self, blob: bytes):
+        if self.corrupt and blob:
+            raise RuntimeError("invalid timing cache")
+        return {"blob": blob}
+
+    def set_timing_cache(self, cache, ignore_mismatch: bool) -> bool:
+        self.attached = cache
+        return cache["blob"] in (b"", b"ours")
+
+
+@pytest.mark.parametrize("saved,corrupt", [(b"from another GPU", False), (b"garbage", True)])
+def test_a_foreign_or_corrupt_timing_cache_is_replaced_not_reused(tmp_path, caplog, saved, corrupt):
+    from trtbench.export.engine import _attach_timing_cache
+
+    path = tmp_path / "timing.cache"
+    path.write_bytes(saved)
+    config = FakeBuilderConfig(corrupt)
+    with caplog.at_level(logging.WARNING):
+        cache = _attach_timing_cache(config, path)
+    assert cache == config.attached == {"blob": b""}
+    assert "starting a new one" in caplog.text
+
+
+def test_a_timing_cache_from_this_gpu_is_reused(tmp_path):
+    from trtbench.export.engine import _attach_timing_cache
+
+    path = tmp_path / "timing.cache"
+    path.write_bytes(b"ours")
+    assert _attach_timing_cache(FakeBuilderConfig(), path) == {"blob": b"ours"}

@@ -440,3 +440,17 @@ def test_python_aot_plugin_engine_matches_reference(triton_kernel: None) -> None
     register_python_plugin()
     for dtype in (torch.float32, torch.float16):
         _check_engine_for_band_counts(dtype, (3, 10))
+
+
+def test_python_plugin_aot_impl_signature_is_the_one_tensorrt_validates() -> None:
+    """tensorrt.plugin checks ``aot_impl`` against ``(inputs..., attributes..., outputs, tactic)`` at registration.
+
+    The module imports tensorrt, so its source is read instead: the shape function's parameters plus
+    ``outputs`` and ``tactic``, in that order, or registration fails on the GPU machine.
+    """
+    import ast
+
+    source = (Path(__file__).resolve().parents[1] / "kernels" / "trt_python_plugin.py").read_text()
+    functions = {node.name: [a.arg for a in node.args.args] for node in ast.walk(ast.parse(source))
+                 if isinstance(node, ast.FunctionDef)}
+    assert functions["_compile"] == [*functions["_describe"], "outputs", "tactic"]

@@ -54,6 +54,54 @@ def _fake_tensorrt(monkeypatch, here):
     monkeypatch.setattr(engine_mod, "runtime_info", lambda _trt: here)
 
 
+class FakeContext:
+    """An IExecutionContext that, like TensorRT, answers False to a shape of the wrong rank."""
+
+    def __init__(self, ranks: dict[str, int], outputs: dict[str, tuple[int, ...]]):
+        self.ranks, self.outputs = ranks, outputs
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.addresses: dict[str, int] = {}
+
+    def set_input_shape(self, name, shape):
+        self.shapes[name] = tuple(shape)
+        return len(shape) == self.ranks[name]
+
+    def set_tensor_address(self, name, address):
+        self.addresses[name] = address
+        return True
+
+    def get_tensor_shape(self, name):
+        return self.outputs[name]
+
+
+@pytest.fixture
+def cpu_runner(monkeypatch):
+    """A TensorRTRunner whose engine, context and device are CPU stand-ins: the binding logic, no GPU."""
+    runner = TensorRTRunner(loader=None)
+    engine = SimpleNamespace(get_tensor_dtype=lambda name: FakeDataType.FLOAT)
+    runner._backend = SimpleNamespace(engine=engine)
+    runner._context = FakeContext({"pixels": 4, "wavelengths": 1, "gsd": 0}, {"features": (2, 8, 4, 4)})
+    monkeypatch.setattr(TensorRTRunner, "torch_device", property(lambda self: torch.device("cpu")))
+    return runner
+
+
+def test_scalar_inputs_reach_the_engine_as_0d_tensors(cpu_runner):
+    feed = {"pixels": np.zeros((2, 3, 32, 32), np.float32), "wavelengths": np.array([0.49, 0.56, 0.66], np.float32),
+            "gsd": np.asarray(30.0, np.float32)}
+    device_in = {n: cpu_runner._to_device(n, a) for n, a in feed.items()}
+    assert device_in["gsd"].shape == () and float(device_in["gsd"]) == 30.0
+    outputs = cpu_runner._bind(device_in, ["features"])
+    assert cpu_runner._context.shapes == {"pixels": (2, 3, 32, 32), "wavelengths": (3,), "gsd": ()}
+    assert outputs["features"].shape == (2, 8, 4, 4)
+    assert set(cpu_runner._context.addresses) == {"pixels", "wavelengths", "gsd", "features"}
+
+
+def test_a_shape_the_engine_refuses_is_a_clear_error(cpu_runner):
+    device_in = {"gsd": torch.tensor([30.0])}   # rank 1 where the engine takes a scalar
+    with pytest.raises(InputError, match="refused input 'gsd' of shape \\(1,\\)"):
+        cpu_runner._bind(device_in, ["features"])
+
+
 def test_loader_refuses_an_engine_from_another_tensorrt(tmp_path, tiny_embedding_onnx, monkeypatch):
     engine = fabricate_engine(tmp_path, tiny_embedding_onnx)
     _fake_tensorrt(monkeypatch, dataclasses.replace(BUILT, tensorrt_version="10.8.0.43"))

@@ -130,34 +130,52 @@ class TensorRTRunner(Runner[LoadedEngine]):
                     self._graph = _CapturedGraph(self, shapes)
                 result = self._graph.run(feed)
             else:
-                device_in = {n: self._to_device(n, feed[n]) for n in inputs}
-                result = self._enqueue(device_in, outputs)
+                result = self._bind({n: self._to_device(n, feed[n]) for n in inputs}, outputs)
+                self._launch()
             self._stream.synchronize()
         return {n: t.float().cpu().numpy() if t.dtype == torch.bfloat16 else t.cpu().numpy()
                 for n, t in result.items()}
+
+    @property
+    def torch_device(self) -> Any:
+        import torch
+
+        return torch.device(f"cuda:{self.device}")
 
     def _to_device(self, name: str, array: np.ndarray) -> Any:
         import torch
 
         dtype = torch_dtype(self._backend.engine.get_tensor_dtype(name))
-        return torch.from_numpy(np.ascontiguousarray(array)).to(f"cuda:{self.device}", dtype, non_blocking=True)
+        # np.require keeps 0-d arrays 0-d (ascontiguousarray would make the scalar `gsd` input shape (1,)).
+        host = torch.from_numpy(np.require(array, requirements="C"))
+        return host.to(self.torch_device, dtype, non_blocking=True)
 
-    def _enqueue(self, device_in: Mapping[str, Any], outputs: Sequence[str]) -> dict[str, Any]:
-        """Bind inputs, allocate outputs at their resolved shapes, launch on the runner's stream."""
+    def _bind(self, device_in: Mapping[str, Any], outputs: Sequence[str]) -> dict[str, Any]:
+        """Set the input shapes, allocate the outputs at their resolved shapes, bind every buffer."""
         import torch
 
         engine, ctx = self._backend.engine, self._context
         for name, tensor in device_in.items():
-            ctx.set_input_shape(name, tuple(tensor.shape))
-            ctx.set_tensor_address(name, tensor.data_ptr())
+            if not ctx.set_input_shape(name, tuple(tensor.shape)):
+                raise InputError(f"the engine refused input '{name}' of shape {tuple(tensor.shape)}",
+                                 "feed the rank and a shape within the profile the engine was built with "
+                                 "(see its sidecar)")
+            self._set_address(name, tensor)
         result = {}
         for name in outputs:
-            result[name] = torch.empty(tuple(ctx.get_tensor_shape(name)), device=f"cuda:{self.device}",
+            result[name] = torch.empty(tuple(ctx.get_tensor_shape(name)), device=self.torch_device,
                                        dtype=torch_dtype(engine.get_tensor_dtype(name)))
-            ctx.set_tensor_address(name, result[name].data_ptr())
-        if not ctx.execute_async_v3(self._stream.cuda_stream):
-            raise TrtbenchError("TensorRT failed to run the engine (see its log)", "check the inputs' shapes")
+            self._set_address(name, result[name])
         return result
+
+    def _set_address(self, name: str, tensor: Any) -> None:
+        if not self._context.set_tensor_address(name, tensor.data_ptr()):
+            raise TrtbenchError(f"TensorRT refused the buffer of tensor '{name}'",
+                                "run `trtbench doctor` and check the engine against its sidecar")
+
+    def _launch(self) -> None:
+        if not self._context.execute_async_v3(self._stream.cuda_stream):
+            raise TrtbenchError("TensorRT failed to run the engine (see its log)", "check the inputs' shapes")
 
     def describe(self) -> dict[str, Any]:
         info: dict[str, Any] = {"backend": self.name, "cuda_graph": self.cuda_graph}
@@ -171,26 +189,27 @@ class TensorRTRunner(Runner[LoadedEngine]):
 class _CapturedGraph:
     """One CUDA graph of the engine at fixed shapes: static input/output buffers, replayed per call.
 
-    TensorRT requires one plain enqueue before capture (it defers some work to the first launch).
+    Every buffer is allocated and bound before capture, and TensorRT gets one plain launch first (it
+    defers some work to the first launch), so the graph holds exactly one ``execute_async_v3``.
     """
 
     def __init__(self, runner: TensorRTRunner, shapes: Mapping[str, tuple[int, ...]]):
         import torch
 
         self.shapes = dict(shapes)
-        self.runner = runner
         inputs, outputs = runner.io_names
         self.inputs = {n: runner._to_device(n, np.zeros(shapes[n], np.float32)) for n in inputs}
-        runner._enqueue(self.inputs, outputs)
+        self.outputs = runner._bind(self.inputs, outputs)
+        runner._launch()
         runner._stream.synchronize()
         self.graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(self.graph, stream=runner._stream):
-            self.outputs = runner._enqueue(self.inputs, outputs)
+            runner._launch()
 
     def run(self, feed: Mapping[str, np.ndarray]) -> dict[str, Any]:
         import torch
 
         for name, buffer in self.inputs.items():
-            buffer.copy_(torch.from_numpy(np.ascontiguousarray(feed[name])), non_blocking=True)
+            buffer.copy_(torch.from_numpy(np.require(feed[name], requirements="C")), non_blocking=True)
         self.graph.replay()
         return {n: t.clone() for n, t in self.outputs.items()}

@@ -171,6 +171,14 @@ def _parser_errors(parser: Any) -> list[str]:
 def _attach_timing_cache(config: Any, path: str | Path | None) -> Any:
     """A persistent timing cache: reuse tactic timings of earlier builds on this GPU (much faster rebuilds)."""
     previous = Path(path).read_bytes() if path and Path(path).is_file() else b""
-    cache = config.create_timing_cache(previous)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    try:
+        cache = config.create_timing_cache(previous)
+    except Exception:  # a corrupt cache file: start afresh rather than fail the build
+        log.warning("timing cache %s is unreadable; starting a new one", path)
+        cache = config.create_timing_cache(b"")
+    if not config.set_timing_cache(cache, ignore_mismatch=False):
+        # Built on another GPU or TensorRT: its timings do not apply here, and writing it back would keep them.
+        log.warning("timing cache %s is from another GPU or TensorRT version; starting a new one", path)
+        cache = config.create_timing_cache(b"")
+        config.set_timing_cache(cache, ignore_mismatch=False)
     return cache
