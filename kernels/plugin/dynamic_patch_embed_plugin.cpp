@@ -190,9 +190,13 @@ int32_t DynamicPatchEmbedPlugin::getOutputShapes(nvinfer1::DimsExprs const* inpu
         return -1;
     }
     // Ho = floor((H + 2*padding - kernel_size) / stride) + 1, symbolic so B, H and W stay dynamic.
+    // The offset is usually negative (Clay: 0 - 8): subtract a positive constant rather than add a
+    // negative one, so no dimension expression ever holds a negative value.
     auto outputSize = [&](nvinfer1::IDimensionExpr const& size) {
-        auto const* padded = exprBuilder.operation(DimensionOperation::kSUM, size,
-            *exprBuilder.constant(2 * static_cast<int64_t>(mAttributes.padding) - mAttributes.kernelSize));
+        int64_t const offset = 2 * static_cast<int64_t>(mAttributes.padding) - mAttributes.kernelSize;
+        auto const* padded = offset >= 0
+            ? exprBuilder.operation(DimensionOperation::kSUM, size, *exprBuilder.constant(offset))
+            : exprBuilder.operation(DimensionOperation::kSUB, size, *exprBuilder.constant(-offset));
         auto const* steps
             = exprBuilder.operation(DimensionOperation::kFLOOR_DIV, *padded, *exprBuilder.constant(mAttributes.stride));
         return exprBuilder.operation(DimensionOperation::kSUM, *steps, *exprBuilder.constant(1));
