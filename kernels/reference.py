@@ -21,14 +21,23 @@ This module is the specification, not a fast path: it materialises the [B*Ho*Wo,
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16)
 
 
-def conv_output_size(size: int, kernel_size: int, stride: int, padding: int) -> int:
-    """Spatial output size of the convolution: floor((size + 2p - k) / stride) + 1 (torch's formula)."""
-    return (size + 2 * padding - kernel_size) // stride + 1
+def conv_output_size(size: Any, kernel_size: int, stride: int, padding: int) -> Any:
+    """Spatial output size of the convolution: floor((size + 2p - k) / stride) + 1 (torch's formula).
+
+    ``size`` may also be a symbolic dimension (TensorRT's plugin shape expressions): the offset is added when
+    positive and subtracted as a positive constant otherwise, so no expression ever holds a negative constant
+    (the C++ plugin's ``getOutputShapes`` does the same).
+    """
+    offset = 2 * padding - kernel_size
+    padded = size + offset if offset >= 0 else size - (-offset)
+    return padded // stride + 1
 
 
 def check_patch_embed_args(

@@ -21,6 +21,7 @@ import tensorrt as trt
 import tensorrt.plugin as trtp
 import torch
 
+from .reference import conv_output_size
 from .triton_patch_embed import BLOCK_M, BLOCK_N, compile_triton_ptx
 
 PLUGIN_ID = "trtbench::DynamicPatchEmbed"
@@ -44,9 +45,10 @@ def register_python_plugin() -> None:
         bias_scale: float,
     ) -> trtp.TensorDesc:
         # [B, C, H, W] x [D, C, k, k] -> [B, D, Ho, Wo] with Ho = (H + 2p - k) // stride + 1; B, C, H, W dynamic.
+        # conv_output_size subtracts a positive constant rather than adding a negative one, as the C++ plugin.
         batch, _, height, width = pixels.shape_expr
-        out_h = (height + (2 * padding - kernel_size)) // stride + 1
-        out_w = (width + (2 * padding - kernel_size)) // stride + 1
+        out_h = conv_output_size(height, kernel_size, stride, padding)
+        out_w = conv_output_size(width, kernel_size, stride, padding)
         return trtp.from_shape_expr((batch, weight.shape_expr[0], out_h, out_w), dtype=pixels.dtype)
 
     @trtp.aot_impl(PLUGIN_ID)

@@ -13,7 +13,7 @@ import rasterio
 from onnx import TensorProto, helper, numpy_helper
 from rasterio.windows import Window
 
-from trtbench.export.onnx_export import save_checked, write_metadata
+from trtbench.export.onnx_proto import save_checked, write_metadata
 from trtbench.metadata import ModelMetadata
 from trtbench.sensors import Sensor, custom_sensor, get_sensor
 

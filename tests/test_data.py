@@ -1,4 +1,5 @@
-"""Datasets in their published layouts, read from the real Sen1Floods11 and HLS Burn Scars files."""
+"""Datasets in their published layouts, read from the real Sen1Floods11 and HLS Burn Scars files (the other
+releases in miniature: test_datasets_official.py)."""
 
 from __future__ import annotations
 
@@ -182,51 +183,12 @@ def _write(path: Path, data: np.ndarray, nodata: float | None = None) -> None:
         dst.write(data)
 
 
-MADOS_BANDS = {442: (0, 60), 492: (1, 10), 559: (2, 10), 665: (3, 10), 704: (4, 20), 739: (5, 20), 780: (6, 20),
-               833: (7, 10), 864: (8, 20), 1610: (11, 20), 2186: (12, 20)}  # nm -> (S2 L1C index, metres)
-
-
-@pytest.fixture
-def mados_root(s2_chip: Path, water_label: Path, tmp_path: Path) -> Path:
-    """The MADOS layout built from the real S2 chip: one file per band at its native 10/20/60 m grid,
-    reflectance 0-1, labels stored +1 (0 = unlabelled)."""
-    with rasterio.open(s2_chip) as src, rasterio.open(water_label) as lab:
-        s2, label = src.read()[:, :240, :240], lab.read(1)[:240, :240]
-    scene = tmp_path / "Scene_7"
-    for nm, (index, metres) in MADOS_BANDS.items():
-        step = metres // 10
-        _write(scene / str(metres) / f"Scene_7_L2R_rhorc_{nm}_3.tif", (s2[index:index + 1, ::step, ::step] / 1e4).astype(np.float32))
-    _write(scene / "10" / "Scene_7_L2R_cl_3.tif", (label + 1).astype(np.uint8)[None])
-    for split in ("train", "val", "test"):
-        _write_text(tmp_path / "splits" / f"{split}_X.txt", "Scene_7_3\n")
-    return tmp_path
-
-
-def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
-def test_mados_reads_per_band_files_resamples_and_shifts_labels(mados_root: Path, s2_chip: Path,
-                                                                water_label: Path) -> None:
-    bundle = load_data(DataOptions("mados", mados_root))
-    assert bundle.sensor.band_names == ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12"]
-    pixels, target = bundle.splits["test"][0]
-    assert pixels.shape == (11, 240, 240)
-    with rasterio.open(s2_chip) as src, rasterio.open(water_label) as lab:
-        green, label = src.read(3)[:240, :240].astype(np.float32), lab.read(1)[:240, :240]
-    band = bundle.sensor.band("B03")
-    expected = (green - band.mean) / band.std  # 10 m band, reflectance scaled back to x 10000
-    np.testing.assert_allclose(pixels[2].numpy(), expected, rtol=1e-4, atol=1e-3)
-    coarse = pixels[0].numpy()  # 60 m band, nearest-neighbour to 10 m: constant over 6x6 blocks
-    assert (coarse[:6, :6] == coarse[0, 0]).all() and coarse[0, 0] != coarse[0, 6]
-    np.testing.assert_array_equal(target.numpy(), label)  # stored +1, decoded back; 0 -> ignore (-1)
-
-
 @pytest.fixture
 def biomassters_root(s1_chip: Path, s2_chip: Path, tmp_path: Path) -> Path:
-    """The BioMassters layout from the real chips: S1 as ascending + descending VV/VH, 10 S2 bands plus a
-    cloud layer, and the NIR reflectance as a stand-in per-pixel regression target."""
+    """BioMassters with PANGAEA-bench's chip lists ``{train,val,test}_Data_list.csv`` (column ``chip_id``;
+    val reads the train folders) from the real chips: S1 as ascending + descending VV/VH, 10 S2 bands plus
+    a cloud layer, and the NIR reflectance as a stand-in per-pixel regression target. The release's own
+    ``features_metadata.csv`` layout is in test_datasets_official.py."""
     with rasterio.open(s1_chip) as a, rasterio.open(s2_chip) as b:
         s1 = np.nan_to_num(a.read(), nan=-9999.0)
         s2 = b.read().astype(np.float32)
@@ -239,15 +201,19 @@ def biomassters_root(s1_chip: Path, s2_chip: Path, tmp_path: Path) -> Path:
                np.concatenate([s2[l2a], np.zeros_like(s2[:1])])[window])
         _write(tmp_path / f"{folder}_agbm" / f"{chip}_agbm.tif", (s2[7:8] / 100)[window].astype(np.float32))
     for split, chip in (("train", "aa"), ("val", "bb"), ("test", "cc")):
-        _write_text(tmp_path / f"{split}_Data_list.csv", f"chip_id\n{chip}\n")
+        (tmp_path / f"{split}_Data_list.csv").write_text(f"chip_id\n{chip}\n")
     return tmp_path
 
 
-def test_biomassters_stacks_orbits_and_drops_the_cloud_layer(biomassters_root: Path) -> None:
+def test_biomassters_chip_lists_stack_the_ascending_pair_and_drop_the_cloud_layer(biomassters_root: Path) -> None:
     bundle = load_data(DataOptions("biomassters", biomassters_root, modalities=["s1", "s2"]))
     assert bundle.task == "regression" and bundle.num_classes is None
-    assert bundle.sensor.band_names[:4] == ["VV_asc", "VH_asc", "VV_desc", "VH_desc"]
-    assert "CLP" not in bundle.sensor.band_names and len(bundle.sensor.bands) == 14
+    assert bundle.sensor.band_names[:2] == ["VV_asc", "VH_asc"] and "VV_desc" not in bundle.sensor.band_names
+    assert "CLP" not in bundle.sensor.band_names and len(bundle.sensor.bands) == 12
+    assert [r.name for r in bundle.splits["val"].records] == ["bb"]
     pixels, target = bundle.splits["val"][0]
-    assert pixels.shape == (14, 128, 128) and target.dtype == torch.float32
+    assert pixels.shape == (12, 128, 128) and target.dtype == torch.float32
     assert torch.isfinite(target).all() and target.max() > 0
+    both = load_data(DataOptions("biomassters", biomassters_root, modalities=["s1"],
+                                 bands=["VV_asc", "VH_asc", "VV_desc", "VH_desc"]))
+    assert both.sensor.band_names == ["VV_asc", "VH_asc", "VV_desc", "VH_desc"]

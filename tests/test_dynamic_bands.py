@@ -13,6 +13,7 @@ Specification:
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -24,7 +25,7 @@ import rasterio
 import torch
 import torch.nn.functional as F
 from cli_helpers import run_cli
-from engine_helpers import gpu
+from engine_helpers import gpu, run_isolated
 from onnx import TensorProto, helper
 from rasterio.windows import Window
 
@@ -202,7 +203,7 @@ def test_one_file_matches_pytorch_for_every_sensor(any_bands_onnx, request, case
     assert len(result.metadata["bands"]) == bands
     assert result.tiles >= 4
     for parity in result.parity:
-        assert parity.rel_max <= TOLERANCE, f"{case} {parity.name}: {parity.rel_max:.2e}"
+        assert parity.rel_max <= TOLERANCE, f"{case} {parity.output}: {parity.rel_max:.2e}"
     assert result.passed
 
 
@@ -319,9 +320,17 @@ def test_engine_profile_has_a_band_range_and_derives_the_wavelengths_profile(any
 
 
 # --- GPU: TensorRT engines of the band-agnostic file ----------------------------------------------------------
+# Which implementation ran is visible in the sidecar: `builder.plugin_layers` names the network's plugin layers
+# after parsing. Without a plugin the parser inlines the DynamicPatchEmbed function body (no plugin layer); with
+# one registered, TensorRT (>= 10.7) takes the plugin over the body. Plugins are registered in a fresh process
+# each (engine_helpers.run_isolated), so the no-plugin test cannot pick up one registered by another test.
+
+ENGINE_SHAPES = "min=1x2x256x256,opt=2x13x256x256,max=2x15x256x256"
+
 
 def _engine_matches_onnxruntime(onnx_path: Path, engine: Path, stacked: Path) -> None:
-    """One engine, two band sets chosen at run time (S1 only, S1+S2), each equal to ONNX Runtime's output."""
+    """One engine, two band sets chosen at run time (S1 only, S1+S2), each equal to ONNX Runtime's output
+    within fp32's tolerance (fp32 engines are built without TF32)."""
     from trtbench.backends import runner_for_artifact
 
     for bands in (["VV", "VH"], None):
@@ -331,22 +340,45 @@ def _engine_matches_onnxruntime(onnx_path: Path, engine: Path, stacked: Path) ->
                 runner_for_artifact(engine, "tensorrt") as trt_runner:
             expected, got = ort_runner.infer(model_feed(meta, pixels)), trt_runner.infer(model_feed(meta, pixels))
         for name in meta.outputs:
-            assert np.abs(expected[name] - got[name]).max() <= 1e-3 * np.abs(expected[name]).max(), name
+            assert np.abs(expected[name] - got[name]).max() <= TOLERANCE * np.abs(expected[name]).max(), name
 
 
 @pytest.mark.gpu
 @gpu
 def test_engine_without_plugin_runs_the_function_body_at_two_band_counts(tmp_path, any_bands_onnx, stacked_s1_s2):
-    request = ExportRequest(format="engine", shapes="min=1x2x256x256,opt=2x13x256x256,max=2x15x256x256", opt_level=0)
+    from trtbench.engine_meta import read_sidecar
+
+    request = ExportRequest(format="engine", shapes=ENGINE_SHAPES, opt_level=0)
     [engine] = export_artifact(any_bands_onnx, tmp_path / "any.engine", request)
+    assert read_sidecar(engine).builder["plugin_layers"] == []      # the function body, inlined
     _engine_matches_onnxruntime(any_bands_onnx, engine, stacked_s1_s2)
+
+
+def _plugin_engine_in_a_fresh_process(register: str, plugins: list[str], onnx_path: Path, engine: Path,
+                                      stacked: Path) -> list[str]:
+    """Build and check the band-agnostic engine with a plugin registered; the plugin layers it recorded."""
+    out = run_isolated(f"""
+        import json, os
+        os.environ["TRITON_INTERPRET"] = "0"
+        from pathlib import Path
+        {register}
+        from trtbench.engine_meta import read_sidecar
+        from trtbench.export.pipeline import ExportRequest, export_artifact
+        from test_dynamic_bands import ENGINE_SHAPES, _engine_matches_onnxruntime
+        request = ExportRequest(format="engine", shapes=ENGINE_SHAPES, opt_level=0, plugins={plugins!r})
+        [engine] = export_artifact(Path({str(onnx_path)!r}), Path({str(engine)!r}), request)
+        _engine_matches_onnxruntime(Path({str(onnx_path)!r}), engine, Path({str(stacked)!r}))
+        print(json.dumps(read_sidecar(engine).builder["plugin_layers"]))
+    """)
+    return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.mark.gpu
 @gpu
 @pytest.mark.skipif(shutil.which("cmake") is None or shutil.which("nvcc") is None,
                     reason="building the plugin needs cmake and nvcc")
-def test_engine_with_the_plugin_library_runs_at_two_band_counts(tmp_path, any_bands_onnx, stacked_s1_s2):
+def test_cpp_plugin_takes_precedence_over_the_function_body_at_two_band_counts(tmp_path, any_bands_onnx,
+                                                                               stacked_s1_s2):
     import subprocess
 
     plugin_dir = Path(__file__).resolve().parents[1] / "kernels" / "plugin"
@@ -354,10 +386,19 @@ def test_engine_with_the_plugin_library_runs_at_two_band_counts(tmp_path, any_ba
     if done.returncode != 0 and "TensorRT headers not found" in done.stderr:
         pytest.skip("TensorRT headers not found: set TensorRT_ROOT to a TensorRT install with include/")
     assert subprocess.run(["cmake", "--build", tmp_path / "build", "-j2"]).returncode == 0
-    request = ExportRequest(format="engine", shapes="min=1x2x256x256,opt=2x13x256x256,max=2x15x256x256",
-                            opt_level=0, plugins=[str(tmp_path / "build")])
-    [engine] = export_artifact(any_bands_onnx, tmp_path / "any.engine", request)
-    _engine_matches_onnxruntime(any_bands_onnx, engine, stacked_s1_s2)
+    layers = _plugin_engine_in_a_fresh_process("", [str(tmp_path / "build")], any_bands_onnx,
+                                               tmp_path / "any.engine", stacked_s1_s2)
+    assert len(layers) == 1, layers                                   # the one DynamicPatchEmbed node
+
+
+@pytest.mark.gpu
+@gpu
+def test_python_aot_plugin_takes_precedence_over_the_function_body(tmp_path, any_bands_onnx, stacked_s1_s2):
+    pytest.importorskip("triton", reason="the Python AOT plugin compiles the Triton kernel: needs triton")
+    layers = _plugin_engine_in_a_fresh_process(
+        "from trtbench.kernels.trt_python_plugin import register_python_plugin; register_python_plugin()", [],
+        any_bands_onnx, tmp_path / "any.engine", stacked_s1_s2)
+    assert len(layers) == 1, layers
 
 
 def test_bench_runs_the_band_agnostic_artifact_on_the_chosen_sensor(any_bands_onnx):

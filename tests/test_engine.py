@@ -6,17 +6,19 @@ import dataclasses
 import logging
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import pytest
 from engine_helpers import BUILT, fabricate_engine, gpu, tensorrt_unusable_reason
 
+from trtbench.artifact import read_artifact_metadata
 from trtbench.engine_meta import check_runtime, read_sidecar, sidecar_path, verify_engine_file
 from trtbench.errors import BackendUnavailable, InputError, TrtbenchError
 from trtbench.export.engine import static_input_dims
 from trtbench.export.pipeline import ExportRequest, export_artifact
 from trtbench.export.shapes import ShapeProfile, default_profile, parse_shapes, validate_profile
 from trtbench.fileio import file_sha256
-from trtbench.metadata import read_artifact_metadata, read_onnx_metadata
+from trtbench.metadata import read_onnx_metadata
 
 # --- shape profiles -------------------------------------------------------------------------------------
 
@@ -173,17 +175,21 @@ def test_engine_build_writes_engine_sidecar_and_timing_cache(tmp_path, tiny_embe
     assert cache.stat().st_size > 0
     assert sidecar.source_onnx_sha256 == file_sha256(tiny_embedding_onnx)
     assert sidecar.shape_profiles() == profile and sidecar.builder["strongly_typed"]
+    assert sidecar.precision == "fp32" and sidecar.builder["tf32"] is False and sidecar.builder["plugin_layers"] == []
 
 
 class FakeBuilderConfig:
-    """IBuilderConfig's timing-cache calls: ``set_timing_cache`` answers False to a foreign cache."""
+    """IBuilderConfig's timing-cache calls: ``set_timing_cache`` answers False to a foreign cache; a corrupt
+    blob makes ``create_timing_cache`` raise (``corrupt="raise"``) or return no cache (``corrupt="none"``)."""
 
-    def __init__(self, corrupt: bool = False):
+    def __init__(self, corrupt: str | None = None):
         self.corrupt, self.attached = corrupt, None
 
     def create_timing_cache(self, blob: bytes):
-        if self.corrupt and blob:
+        if self.corrupt == "raise" and blob:
             raise RuntimeError("invalid timing cache")
+        if self.corrupt == "none" and blob:
+            return None
         return {"blob": blob}
 
     def set_timing_cache(self, cache, ignore_mismatch: bool) -> bool:
@@ -191,7 +197,7 @@ class FakeBuilderConfig:
         return cache["blob"] in (b"", b"ours")
 
 
-@pytest.mark.parametrize("saved,corrupt", [(b"from another GPU", False), (b"garbage", True)])
+@pytest.mark.parametrize("saved,corrupt", [(b"from another GPU", None), (b"garbage", "raise"), (b"garbage", "none")])
 def test_a_foreign_or_corrupt_timing_cache_is_replaced_not_reused(tmp_path, caplog, saved, corrupt):
     from trtbench.export.engine import _attach_timing_cache
 
@@ -210,3 +216,80 @@ def test_a_timing_cache_from_this_gpu_is_reused(tmp_path):
     path = tmp_path / "timing.cache"
     path.write_bytes(b"ours")
     assert _attach_timing_cache(FakeBuilderConfig(), path) == {"blob": b"ours"}
+
+
+# --- supported TensorRT versions, TF32, plugin layers (TensorRT stand-ins) ----------------------------------
+
+@pytest.mark.parametrize("version", ["10.9.0.34", "10.15.1.29", "10.16.1.11"])
+def test_tensorrt_10_9_to_10_x_is_supported(version):
+    from trtbench.export.engine import check_tensorrt_version
+
+    check_tensorrt_version(version)
+
+
+@pytest.mark.parametrize("version, problem", [
+    ("10.8.0.43", "TensorRT 10.8.0.43 is not supported: trtbench supports TensorRT >= 10.9, < 11"),
+    ("11.4.0.106", "TensorRT 11.4.0.106 is not supported"),
+    ("9.3.0", "TensorRT 9.3.0 is not supported"),
+    ("unknown", "cannot read the TensorRT version 'unknown'"),
+])
+def test_other_tensorrt_versions_are_refused_with_the_supported_range(version, problem):
+    from trtbench.export.engine import check_tensorrt_version
+
+    with pytest.raises(BackendUnavailable, match=problem) as info:
+        check_tensorrt_version(version)
+    assert "pip install" in info.value.fix
+
+
+def test_gpu_extra_asks_for_the_supported_tensorrt_range():
+    import re
+    import tomllib
+    from pathlib import Path
+
+    from trtbench.export.engine import SUPPORTED_TENSORRT
+
+    (low, high) = SUPPORTED_TENSORRT
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    [spec] = [r for r in project["optional-dependencies"]["gpu"] if re.match(r"tensorrt\b", r)]
+    assert spec.replace(" ", "").startswith(f"tensorrt>={low[0]}.{low[1]},<{high[0]}")
+
+
+def test_the_check_tables_tensorrt_release_is_a_supported_one():
+    from trtbench.check.support import load_table
+    from trtbench.export.engine import check_tensorrt_version
+
+    check_tensorrt_version(load_table().tensorrt)     # `trtbench check` audits against a release we support
+
+
+class FakeFlags:
+    """IBuilderConfig's flags: TF32 set, as TensorRT's builder config starts."""
+
+    def __init__(self):
+        self.flags = {"TF32"}
+
+    def clear_flag(self, flag):
+        self.flags.discard(flag)
+
+
+FAKE_TRT = SimpleNamespace(BuilderFlag=SimpleNamespace(TF32="TF32"),
+                           LayerType=SimpleNamespace(PLUGIN="P1", PLUGIN_V2="P2", PLUGIN_V3="P3", CONVOLUTION="C",
+                                                     MATRIX_MULTIPLY="M"))
+
+
+@pytest.mark.parametrize("precision, tf32", [("fp32", False), ("fp16", True), ("int8", True)])
+def test_tf32_is_cleared_for_fp32_engines_only(precision, tf32):
+    from trtbench.export.engine import allow_tf32
+
+    config = FakeFlags()
+    assert allow_tf32(config, FAKE_TRT, precision) is tf32
+    assert ("TF32" in config.flags) is tf32
+
+
+def test_plugin_layers_of_the_parsed_network_are_named():
+    from trtbench.export.engine import plugin_layer_names
+
+    layers = [SimpleNamespace(name="patchify", type="M"), SimpleNamespace(name="DynamicPatchEmbed_0", type="P3"),
+              SimpleNamespace(name="old", type="P2"), SimpleNamespace(name="conv", type="C")]
+    network = SimpleNamespace(num_layers=len(layers), get_layer=layers.__getitem__)
+    assert plugin_layer_names(FAKE_TRT, network) == ["DynamicPatchEmbed_0", "old"]
+    assert plugin_layer_names(FAKE_TRT, SimpleNamespace(num_layers=2, get_layer=[layers[0], layers[3]].__getitem__)) == []

@@ -9,13 +9,15 @@ import onnx
 import onnxruntime as ort
 import pytest
 import torch
+import torch.nn.functional as F
+from clay_spec import write_official_checkpoint
 from onnx import numpy_helper
 
 from trtbench.export import export_onnx
 from trtbench.metadata import read_onnx_metadata
 from trtbench.models import create_model
 from trtbench.preprocess import normalize
-from trtbench.raster import band_indices, read_chip
+from trtbench.raster import read_chip
 from trtbench.sensors import custom_sensor, get_sensor
 
 
@@ -23,7 +25,7 @@ def real_batch(model, path, batch: int, size: int) -> np.ndarray:
     """``batch`` distinct real tiles of ``size`` from a chip, normalised as the model expects."""
     chip = read_chip(path)
     meta = model.metadata
-    pixels = chip.pixels[band_indices(meta, chip.pixels.shape[0], chip.descriptions)]
+    pixels = chip.pixels[chip.match(meta).indices]
     x, _ = normalize(meta, pixels, chip.nodata)
     h, w = x.shape[-2:]
     offsets = [(i * (h - size) // max(batch - 1, 1), (batch - 1 - i) * (w - size) // max(batch - 1, 1))
@@ -110,22 +112,64 @@ BAND_SETS = {
 }
 
 
+def spec_patch_kernel(state: dict[str, torch.Tensor], waves: list[float], dim: int,
+                      patch: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clay's band-embedding generator written from reference/clay.md, on the official checkpoint keys, in float64.
+
+    Independent of trtbench's modules (plain tensor ops, no nn.TransformerEncoder): if the model's generator,
+    its weight layout ("cin (cout k1 k2) -> cout cin k1 k2"), its 0.02 weight scale or the fold drifted from
+    the published definition, the exported Conv would no longer equal this.
+    """
+    def p(name: str) -> torch.Tensor:
+        return state["model.encoder.patch_embedding." + name].double()
+
+    def linear(x: torch.Tensor, name: str) -> torch.Tensor:
+        return x @ p(name + ".weight").T + p(name + ".bias")
+
+    omega = 1.0 / 10000 ** (torch.arange(64, dtype=torch.float64) / 63)
+    angles = torch.tensor(waves, dtype=torch.float64)[:, None] * omega
+    emb = torch.cat([angles.sin(), angles.cos()], dim=1)
+    emb = emb + F.gelu(linear(F.gelu(linear(emb, "fclayer.l1")), "fclayer.l2"))
+    gen, layer = "weight_generator.", "weight_generator.encoder.layers.0."
+    tokens = torch.cat([p(gen + "weight_tokens"), emb, p(gen + "bias_token")])
+    heads, width = 4, tokens.shape[1] // 4
+    qkv = tokens @ p(layer + "self_attn.in_proj_weight").T + p(layer + "self_attn.in_proj_bias")
+    q, k, v = (t.reshape(-1, heads, width).transpose(0, 1) for t in qkv.chunk(3, dim=1))
+    attn = torch.softmax(q @ k.transpose(1, 2) / width**0.5, dim=-1) @ v
+    attn = linear(attn.transpose(0, 1).reshape(-1, heads * width), layer + "self_attn.out_proj")
+    x = F.layer_norm(tokens + attn, (128,), p(layer + "norm1.weight"), p(layer + "norm1.bias"), eps=1e-5)
+    x = F.layer_norm(x + linear(F.gelu(linear(x, layer + "linear1")), layer + "linear2"), (128,),
+                     p(layer + "norm2.weight"), p(layer + "norm2.bias"), eps=1e-5)
+    rows = linear(x[128:-1] + tokens[128:-1], gen + "fc_weight")          # [C, dim * p * p]
+    weight = rows.reshape(len(waves), dim, patch, patch).permute(1, 0, 2, 3) * 0.02
+    return weight, linear(x[-1], gen + "fc_bias")                          # bias: not scaled
+
+
 @pytest.mark.parametrize("label", BAND_SETS)
 def test_exported_conv_is_the_wavelength_generated_band_embedding(tmp_path, label):
     sensor, bands = BAND_SETS[label]
-    model = create_model("clay_tiny", sensor=sensor, bands=bands, seed=2)
+    ckpt = write_official_checkpoint(tmp_path / "clay-tiny.ckpt", "tiny", seed=2)
+    model = create_model("clay_tiny", checkpoint=ckpt, sensor=sensor, bands=bands)
     proto = onnx.load(str(export_onnx(model, tmp_path / f"{label}.onnx")))
     conv = next(n for n in proto.graph.node if n.op_type == "Conv")
     init = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
-    with torch.no_grad():
-        weight, bias = model.encoder.patch_kernel(model.waves)
+    state = torch.load(ckpt, weights_only=True)["state_dict"]
+    weight, bias = spec_patch_kernel(state, model.metadata.wavelengths, dim=192)
     assert init[conv.input[1]].shape == (192, len(model.metadata.bands), 8, 8)
-    np.testing.assert_allclose(init[conv.input[1]], weight.numpy(), rtol=0, atol=1e-7)
-    np.testing.assert_allclose(init[conv.input[2]], bias.numpy(), rtol=0, atol=1e-7)
+    for got, expected in ((init[conv.input[1]], weight.numpy()), (init[conv.input[2]], bias.numpy())):
+        assert np.abs(got - expected).max() <= 1e-5 * np.abs(expected).max()
 
 
-def test_band_embedding_depends_on_the_wavelengths():
+def test_band_embedding_follows_each_bands_wavelength():
+    """The generator is a transformer over band tokens without band positions: permuting the wavelengths
+    permutes the kernel's input channels and nothing else, and changing one wavelength changes its kernel."""
     model = create_model("clay_tiny", seed=0)
-    a, _ = model.encoder.patch_kernel(torch.tensor([0.49, 0.56, 0.66]))
-    b, _ = model.encoder.patch_kernel(torch.tensor([0.49, 0.56, 0.84]))
-    assert torch.equal(a[:, :2], a[:, :2]) and not torch.allclose(a[:, 2], b[:, 2])
+    waves = torch.tensor([0.49, 0.56, 0.66, 0.84])
+    order = [2, 0, 3, 1]
+    with torch.no_grad():
+        a, bias_a = model.encoder.patch_kernel(waves)
+        permuted, bias_p = model.encoder.patch_kernel(waves[order])
+        changed, _ = model.encoder.patch_kernel(torch.tensor([0.49, 0.56, 0.66, 1.61]))
+    torch.testing.assert_close(permuted, a[:, order], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(bias_p, bias_a, rtol=1e-5, atol=1e-6)
+    assert (changed[:, 3] - a[:, 3]).abs().max() > 100 * (permuted - a[:, order]).abs().max()

@@ -6,32 +6,36 @@ import time
 
 import pytest
 import torch
+from clay_spec import SIZES
 from click.testing import CliRunner
 from torch import nn
 
 from trtbench.bench.flops import count_flops, generator_macs
 from trtbench.cli import cli
 from trtbench.models import create_model
-from trtbench.models.clay import CLAY_SIZES, LATENT_TOKENS, WAVE_DIM
+
+# Clay's published sizes (tests/clay_spec.py, from reference/clay.md), not the code under test: patch 8,
+# band embedding of wave_dim 128 with 128 latent tokens and a 2048-wide feed-forward.
+PATCH, WAVE_DIM, LATENT_TOKENS, GENERATOR_FFN = 8, 128, 128, 2048
 
 
 def clay_encoder_macs(variant: str, bands: int, height: int, width: int) -> int:
     """Analytic MACs of the folded Clay encoder: patch conv + depth x (qkv, attention, out, MLP)."""
-    s = CLAY_SIZES[variant]
-    p, d = s.patch_size, s.dim
+    d, depth, heads, dim_head, mlp_ratio = SIZES[variant]
+    p = PATCH
     patches = (height // p) * (width // p)
     n = patches + 1                                   # + CLS
-    inner = s.heads * s.dim_head
-    mlp = int(d * s.mlp_ratio)
+    inner = heads * dim_head
+    mlp = int(d * mlp_ratio)
     per_layer = n * d * 3 * inner + 2 * n * n * inner + n * inner * d + 2 * n * d * mlp
-    return patches * d * bands * p * p + s.depth * per_layer
+    return patches * d * bands * p * p + depth * per_layer
 
 
 def generator_analytic_macs(variant: str, bands: int) -> int:
     """Analytic MACs of one run of the wavelength -> kernel generator (FC block, 1 transformer layer, heads)."""
-    d, e, p = CLAY_SIZES[variant].dim, WAVE_DIM, CLAY_SIZES[variant].patch_size
+    d, e, p = SIZES[variant][0], WAVE_DIM, PATCH
     tokens = LATENT_TOKENS + bands + 1
-    layer = tokens * e * 3 * e + 2 * tokens * tokens * e + tokens * e * e + 2 * tokens * e * 2048
+    layer = tokens * e * 3 * e + 2 * tokens * tokens * e + tokens * e * e + 2 * tokens * e * GENERATOR_FFN
     return 2 * bands * e * e + layer + bands * e * p * p * d + e * d
 
 

@@ -7,13 +7,16 @@ installed; TensorRT plugin tests need a GPU, TensorRT and its headers and say wh
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import json
+import operator
 import os
 import shutil
 import subprocess
 import sys
 import textwrap
+import types
 from pathlib import Path
 
 import pytest
@@ -395,12 +398,10 @@ def _check_engine_for_band_counts(dtype: torch.dtype, band_counts: tuple[int, ..
 
 
 @pytest.fixture(scope="module")
-def cpp_plugin(tmp_path_factory: pytest.TempPathFactory):
-    """Build kernels/plugin with CMake against $TensorRT_ROOT, load it, unload it after the tests."""
+def cpp_plugin_library(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Build kernels/plugin with CMake against $TensorRT_ROOT. Not loaded here: see ``run_isolated``."""
     if shutil.which("cmake") is None or shutil.which("nvcc") is None:
         pytest.skip("building the plugin needs cmake and nvcc")
-    import tensorrt as trt
-
     build = tmp_path_factory.mktemp("plugin_build")
     configure = ["cmake", "-S", str(PLUGIN_DIR), "-B", str(build)]
     if os.environ.get("TensorRT_ROOT"):
@@ -411,18 +412,36 @@ def cpp_plugin(tmp_path_factory: pytest.TempPathFactory):
     assert done.returncode == 0, done.stderr[-3000:]
     done = subprocess.run(["cmake", "--build", str(build), "-j2"], capture_output=True, text=True)
     assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
-    handle = load_plugin_library(plugin_library_path(build))
-    yield
-    trt.get_plugin_registry().deregister_library(handle)
+    return plugin_library_path(build)
+
+
+def _engines_match_reference_in_a_fresh_process(register: str, dtypes: tuple[str, ...], bands: tuple[int, ...]):
+    """Register one plugin implementation in a new process and check its one-node engines there.
+
+    The one-node model has no function body: without the registered plugin the parser refuses it, so a
+    passing run is the plugin's own output.
+    """
+    from engine_helpers import run_isolated  # here: the kernel tests import nothing of trtbench's ONNX side
+
+    out = run_isolated(f"""
+        import os
+        os.environ["TRITON_INTERPRET"] = "0"          # the AOT plugin compiles the Triton kernel for the GPU
+        import torch
+        {register}
+        from test_kernels import _check_engine_for_band_counts
+        for dtype in {dtypes!r}:
+            _check_engine_for_band_counts(getattr(torch, dtype), {bands!r})
+        print("engines match the reference")
+    """)
+    assert "engines match the reference" in out
 
 
 @pytest.mark.gpu
 @needs_tensorrt
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16], ids=["fp32", "fp16"])
-def test_cpp_plugin_engine_matches_reference_for_runtime_band_counts(
-    cpp_plugin: None, dtype: torch.dtype
-) -> None:
-    _check_engine_for_band_counts(dtype, (4, 13))
+def test_cpp_plugin_engine_matches_reference_for_runtime_band_counts(cpp_plugin_library: Path) -> None:
+    _engines_match_reference_in_a_fresh_process(
+        f"from trtbench.kernels import load_plugin_library; load_plugin_library({str(cpp_plugin_library)!r})",
+        ("float32", "float16"), (4, 13))
 
 
 @pytest.mark.gpu
@@ -430,16 +449,73 @@ def test_cpp_plugin_engine_matches_reference_for_runtime_band_counts(
 @pytest.mark.skipif(
     not triton_available(), reason="the Python AOT plugin compiles the Triton kernel: needs triton"
 )
-def test_python_aot_plugin_engine_matches_reference(triton_kernel: None) -> None:
-    import tensorrt as trt
+def test_python_aot_plugin_engine_matches_reference() -> None:
+    _engines_match_reference_in_a_fresh_process(
+        "from trtbench.kernels.trt_python_plugin import register_python_plugin; register_python_plugin()",
+        ("float32", "float16"), (3, 10))
 
-    if trt.get_plugin_registry().get_creator("DynamicPatchEmbed", "1", "trtbench") is not None:
-        pytest.skip("a DynamicPatchEmbed creator is already registered in this process")
-    from trtbench.kernels.trt_python_plugin import register_python_plugin
 
-    register_python_plugin()
-    for dtype in (torch.float32, torch.float16):
-        _check_engine_for_band_counts(dtype, (3, 10))
+class SymbolicDim:
+    """A dimension as tensorrt.plugin's shape expressions see it: a value, plus a log of every constant used."""
+
+    def __init__(self, value: int, constants: list[int]):
+        self.value, self.constants = value, constants
+
+    def _apply(self, other: int | SymbolicDim, op) -> SymbolicDim:
+        if isinstance(other, int):
+            self.constants.append(other)
+            return SymbolicDim(op(self.value, other), self.constants)
+        return SymbolicDim(op(self.value, other.value), self.constants)
+
+    def __add__(self, other):
+        return self._apply(other, operator.add)
+
+    def __sub__(self, other):
+        return self._apply(other, operator.sub)
+
+    def __floordiv__(self, other):
+        return self._apply(other, operator.floordiv)
+
+
+@pytest.fixture
+def python_plugin_shape_function(monkeypatch: pytest.MonkeyPatch):
+    """The Python plugin's registered shape function, imported against stand-in tensorrt modules (CPU)."""
+    registered: dict[str, object] = {}
+    trtp = types.ModuleType("tensorrt.plugin")
+    trtp.register = lambda plugin_id: lambda fn: registered.setdefault(plugin_id, fn)
+    trtp.aot_impl = lambda plugin_id: lambda fn: fn
+    for name in ("TensorDesc", "KernelLaunchParams", "SymExprs"):
+        setattr(trtp, name, type(name, (), {}))
+    trtp.from_shape_expr = lambda shape, dtype: tuple(shape)
+    trt = types.ModuleType("tensorrt")
+    trt.plugin, trt.float32, trt.float16 = trtp, "float32", "float16"
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setitem(sys.modules, "tensorrt.plugin", trtp)
+    name = "trtbench.kernels.trt_python_plugin"
+    monkeypatch.delitem(sys.modules, name, raising=False)
+    module = importlib.import_module(name)
+    module.register_python_plugin()
+    yield registered[module.PLUGIN_ID]
+    sys.modules.pop(name, None)   # the stand-in-backed module must not outlive the test
+    vars(sys.modules["trtbench.kernels"]).pop("trt_python_plugin", None)
+
+
+@pytest.mark.parametrize("attrs", [CLAY, DOFA], ids=["clay", "dofa"])
+@pytest.mark.parametrize("height, width", [(40, 24), (224, 256), (33, 18)])
+def test_python_plugin_output_shape_is_conv2ds_without_negative_constants(
+    python_plugin_shape_function, attrs: dict, height: int, width: int
+) -> None:
+    constants: list[int] = []
+    k = attrs["kernel_size"]
+    pixels = types.SimpleNamespace(dtype="float32", shape_expr=tuple(
+        SymbolicDim(v, constants) for v in (3, 10, height, width)))
+    weight = types.SimpleNamespace(dtype="float32", shape_expr=tuple(SymbolicDim(v, constants) for v in (32, 10, k, k)))
+    bias = types.SimpleNamespace(dtype="float32", shape_expr=(SymbolicDim(32, constants),))
+    shape = python_plugin_shape_function(pixels, weight, bias, **attrs)
+    expected = F.conv2d(torch.zeros(3, 10, height, width), torch.zeros(32, 10, k, k), stride=attrs["stride"],
+                        padding=attrs["padding"]).shape
+    assert tuple(d.value for d in shape) == tuple(expected)
+    assert constants and min(constants) >= 0, f"negative constant in the output-size expression: {constants}"
 
 
 def test_python_plugin_aot_impl_signature_is_the_one_tensorrt_validates() -> None:

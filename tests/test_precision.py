@@ -5,21 +5,26 @@ from __future__ import annotations
 import numpy as np
 import onnx
 import pytest
+from predict_support import crop_scene
+from rasterio.windows import Window
 
 from trtbench.check import audit_onnx
 from trtbench.errors import InputError
-from trtbench.evaluate import DEFAULT_TOLERANCE, evaluate, normalised_tiles
+from trtbench.evaluate import evaluate, normalised_tiles
 from trtbench.export.precision import (
     KEEP_FP32_OPS,
     ChipCalibrationReader,
+    calibration_band_set,
     calibration_tiles,
     convert_fp16,
     pixel_independent_nodes,
     quantize_int8,
 )
 from trtbench.metadata import read_onnx_metadata
+from trtbench.parity import DEFAULT_TOLERANCE
 from trtbench.preprocess import normalize
-from trtbench.raster import band_indices, read_chip
+from trtbench.raster import read_chip
+from trtbench.sensors import get_sensor
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +96,11 @@ def test_calibration_tiles_are_normalised_exactly_as_eval_feeds_them(tiny_embedd
     meta = read_onnx_metadata(tiny_embedding_onnx)
     tiles = calibration_tiles(meta, [s2_chip], samples=2)
     chip = read_chip(s2_chip)
-    pixels = chip.pixels[band_indices(meta, chip.pixels.shape[0], chip.descriptions)]
+    pixels = chip.pixels[chip.match(meta).indices]
     expected, _ = normalize(meta, pixels[:, :meta.input_size, :meta.input_size], chip.nodata)
     np.testing.assert_array_equal(tiles[0], expected)
     np.testing.assert_array_equal(tiles[1], next(iter(list(normalised_tiles(meta, [s2_chip]))[1:])))
-    reader = ChipCalibrationReader("pixels", tiles)
+    reader = ChipCalibrationReader(meta, tiles)
     batches = iter(reader.get_next, None)
     assert [b["pixels"].shape for b in batches] == [(1, *tiles[0].shape)] * 2
 
@@ -125,3 +130,33 @@ def test_clay_base_fp16_and_int8_on_real_chips(tmp_path, s2_chip, hls_chip):
         assert result.passed
         if path == fp16:
             assert features.cosine >= 0.999
+
+
+@pytest.mark.slow   # two exports (the band-agnostic one takes ~10 s of CPU) and two INT8 calibrations
+def test_int8_of_a_band_agnostic_artifact_calibrates_on_a_band_set_with_the_generator_in_float(tmp_path, s2_chip):
+    """The calibration feeds a band-agnostic artifact pixels, wavelengths and GSD of its default band set (or of
+    the sensor --data-bands names), and leaves the weight generator in float: the INT8 file is then as close to
+    PyTorch as the fixed-band INT8 file of the same model, calibrated on the same tiles."""
+    from trtbench.export import export_onnx
+    from trtbench.export.dynamic_bands import band_agnostic_metadata
+    from trtbench.models import create_model
+
+    model = create_model("clay_tiny", sensor="sentinel-2-l2a", seed=0, input_size=64)
+    meta = band_agnostic_metadata(model.metadata)
+    assert calibration_band_set(meta, None) == meta
+    assert calibration_band_set(meta, ["sentinel-2-l1c"]).bands == get_sensor("sentinel-2-l1c").band_names
+    assert calibration_band_set(model.metadata, ["sentinel-2-l1c"]) == model.metadata   # fixed bands: its own
+    chip = crop_scene(s2_chip, tmp_path / "chip.tif", Window(128, 128, 128, 128))   # 4 calibration tiles of 64
+    rel = {}
+    for name, dynamic in (("dynamic", True), ("fixed", False)):
+        fp32 = export_onnx(model, tmp_path / f"{name}.onnx", dynamic_bands=dynamic)
+        int8 = quantize_int8(fp32, tmp_path / f"{name}_int8.onnx", [chip], samples=4)
+        assert read_onnx_metadata(int8).band_mode == read_onnx_metadata(fp32).band_mode
+        rel[name] = {p.output: p.rel_max for p in evaluate(int8, [chip], tile=128, progress=False).parity}
+    graph = onnx.load(str(tmp_path / "dynamic_int8.onnx")).graph
+    generator = pixel_independent_nodes(graph, "pixels")
+    dequantized = {out for n in graph.node if n.op_type == "DequantizeLinear" for out in n.output}
+    generator_matmuls = [n for n in graph.node if n.name in generator and n.op_type in ("MatMul", "Gemm")]
+    assert generator_matmuls and not [n.name for n in generator_matmuls if dequantized & set(n.input)]
+    for output, fixed_error in rel["fixed"].items():
+        assert rel["dynamic"][output] <= 1.1 * fixed_error, rel

@@ -21,12 +21,13 @@ def _run(monkeypatch, capsys, *args: str) -> str:
         main()
     err = capsys.readouterr().err
     assert info.value.code == 2, err
-    assert "error:" in err and "fix:" in err
+    assert "error:" in err and "fix:" in err and "Traceback" not in err
     return err
 
 
 def _nothing_in(folder) -> bool:
-    return not folder.exists() or not any(folder.iterdir())
+    """Nothing left behind: a folder the run would have created does not exist (an existing one stays empty)."""
+    return not folder.exists()
 
 
 def test_unreadable_scene(monkeypatch, capsys, artifact, tmp_path):
@@ -40,12 +41,14 @@ def test_unreadable_scene(monkeypatch, capsys, artifact, tmp_path):
 def test_artifact_that_is_not_a_model(monkeypatch, capsys, landsat_scene, tmp_path):
     fake = tmp_path / "model.onnx"
     fake.write_bytes(b"\x00garbage" * 10)
-    assert "not a readable ONNX model" in _run(monkeypatch, capsys, fake, landsat_scene, "-o", tmp_path / "out")
+    err = _run(monkeypatch, capsys, fake, landsat_scene, "-o", tmp_path / "out")
+    assert str(fake) in err and "ONNX model" in err
     assert not (tmp_path / "out").exists()
 
 
 def test_missing_scene(monkeypatch, capsys, artifact, tmp_path):
     assert "file not found" in _run(monkeypatch, capsys, artifact, tmp_path / "nope.tif", "-o", tmp_path / "out")
+    assert _nothing_in(tmp_path / "out")
 
 
 def test_too_few_bands(monkeypatch, capsys, artifact, water_label, tmp_path):
@@ -77,8 +80,16 @@ def test_output_folder_that_cannot_be_created(monkeypatch, capsys, artifact, lan
     blocker.write_text("")
     assert "is a file" in _run(monkeypatch, capsys, artifact, landsat_scene, "-o", blocker)
     # /proc refuses new folders even to root, where permission bits would not.
-    assert "cannot create the output folder" in _run(monkeypatch, capsys, artifact, landsat_scene,
-                                                     "-o", "/proc/trtbench-out")
+    assert "-o /proc/trtbench-out: cannot be created in /proc" in _run(monkeypatch, capsys, artifact, landsat_scene,
+                                                                       "-o", "/proc/trtbench-out")
+    assert "is a file" in _run(monkeypatch, capsys, artifact, landsat_scene, "-o", blocker / "sub")
+
+
+def test_existing_output_folder_is_kept_when_the_run_fails(monkeypatch, capsys, artifact, water_label, tmp_path):
+    out = tmp_path / "mine"
+    out.mkdir()
+    _run(monkeypatch, capsys, artifact, water_label, "-o", out)
+    assert out.is_dir() and not any(out.iterdir())
 
 
 def test_output_folder_not_writable(monkeypatch, capsys, artifact, landsat_scene, tmp_path):
@@ -88,8 +99,8 @@ def test_output_folder_not_writable(monkeypatch, capsys, artifact, landsat_scene
     try:
         if _can_write(out):
             pytest.skip("running as root: permission bits do not stop writes (see the /proc case)")
-        assert "not writable" in _run(monkeypatch, capsys, artifact, landsat_scene, "-o", out)
-        assert _nothing_in(out)
+        assert "cannot write in the folder" in _run(monkeypatch, capsys, artifact, landsat_scene, "-o", out)
+        assert not any(out.iterdir())
     finally:
         out.chmod(0o700)
 

@@ -102,8 +102,8 @@ def test_tiled_matches_whole_image_for_a_convolutional_model(rgb_scene, rgb_regr
                                                                                batch=batch), progress=False)
     tiled = read_raster(tmp_path / summary["outputs"]["regression"])[0][0]
     meta = read_onnx_metadata(rgb_regressor)
-    with rasterio.open(rgb_scene) as ds:
-        x, mask = normalize(meta, ds.read().astype(np.float32), ds.nodata)
+    with rasterio.open(rgb_scene) as ds:   # red, green, blue by colour interpretation; the model takes blue first
+        x, mask = normalize(meta, ds.read()[::-1].astype(np.float32), ds.nodata)
     whole = ort.InferenceSession(str(rgb_regressor)).run(None, {"pixels": x[None]})[0][0, 0]
     whole[mask] = np.nan
     # The scene's own edge differs by design (reflect padding vs the model's zero padding).
@@ -157,8 +157,8 @@ def test_tiled_embedding_matches_whole_image_features(rgb_scene, tmp_path, tile,
                             progress=False)
     tiled = read_raster(tmp_path / "out" / summary["outputs"]["embedding"])[0]
     meta = read_onnx_metadata(embedder)
-    with rasterio.open(rgb_scene) as ds:
-        x, _ = normalize(meta, ds.read().astype(np.float32), ds.nodata)
+    with rasterio.open(rgb_scene) as ds:   # red, green, blue by colour interpretation; the model takes blue first
+        x, _ = normalize(meta, ds.read()[::-1].astype(np.float32), ds.nodata)
     rows, cols = tiled.shape[1:]
     x = np.pad(x, ((0, 0), (0, rows * 8 - x.shape[1]), (0, cols * 8 - x.shape[2])), mode="reflect")
     whole = ort.InferenceSession(str(embedder)).run(None, {"pixels": x[None]})[0][0]

@@ -23,7 +23,7 @@ from trtbench.metadata import read_onnx_metadata
 from trtbench.models import model_from_checkpoint, save_model
 from trtbench.models.checkpoint import read_checkpoint
 from trtbench.train import TrainConfig, fit, run_experiment
-from trtbench.train.leaderboard import GEOBENCH_COLUMNS, check_geobench_csv, find_experiments, geobench_rows
+from trtbench.train.leaderboard import check_geobench_csv, find_experiments, geobench_rows
 from trtbench.train.run import build_model
 from trtbench.train.search import LR_RANGE
 
@@ -110,7 +110,7 @@ def test_pixel_regression_trains_on_valid_pixels_and_reports_mae_rmse(biomasster
     result = fit(TrainConfig("unet_small", **QUICK), bundle, seed=0, lr=1e-3, folder=tmp_path)
     assert result.monitor == "rmse" and 0 < result.test["mae"] <= result.test["rmse"]
     meta = model_from_checkpoint(tmp_path / "best.ckpt").metadata
-    assert (meta.task, meta.num_bands, meta.training["dataset"]) == ("regression", 14, "biomassters")
+    assert (meta.task, meta.num_bands, meta.training["dataset"]) == ("regression", 12, "biomassters")  # 2 S1 + 10 S2
 
 
 def test_image_classification_from_a_labels_table(data_dir: Path, tmp_path: Path) -> None:
@@ -153,28 +153,53 @@ def test_trained_checkpoint_exports_with_everything_it_needs(five_seeds: Path, t
         assert "val/miou" in next(csv.reader(fh))
 
 
-def test_report_writes_a_geobench_csv_that_passes_the_schema_check(five_seeds: Path, tmp_path: Path) -> None:
+# The GEO-Bench-2 leaderboard's reference (its repository's examples/results_and_parameters.csv and
+# examples/additional_info.json; the README: the JSON "MUST have the same file name and contain the same keys").
+REFERENCE_COLUMNS = ["dataset", "Metric", "experiment_name", "partition name", "backbone", "decoder",
+                     "batch_size_selection", "early_stop_patience", "n_trials", "Seed", "data_percentages",
+                     "batch_size", "weight_decay", "lr", "test metric"]
+REFERENCE_INFO_KEYS = ["Paper Link", "Code Repository Link ", "License", "Number of HPO trials",
+                       "Additional information about submission", "Comments on new models in submission",
+                       "New model info"]
+REFERENCE_MODEL_KEYS = ["model_display_name", "model_size", "unique_backbone_key"]
+
+
+def test_report_writes_the_leaderboard_files_exactly_as_the_reference(five_seeds: Path, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "leaderboard" / "results_and_parameters.csv"
     out.parent.mkdir()
     assert cli("report", str(five_seeds.parent), "--geobench", str(out)) == 0
+    assert "fill in 'Code Repository Link '" in capsys.readouterr().err  # what only the submitter knows
     text = out.read_text()
     assert check_geobench_csv(text) == []
+    assert next(csv.reader(text.splitlines())) == REFERENCE_COLUMNS
     rows = list(csv.DictReader(text.splitlines()))
-    assert tuple(rows[0]) == GEOBENCH_COLUMNS and sorted(int(r["Seed"]) for r in rows) == [0, 1, 2, 3, 4]
+    assert sorted(int(r["Seed"]) for r in rows) == [0, 1, 2, 3, 4]
+    assert {(r["partition name"], r["data_percentages"], r["decoder"]) for r in rows} == {("1.00x train", "100%", "unet")}
     experiment = json.loads((five_seeds / "experiment.json").read_text())
     assert [float(r["test metric"]) for r in rows] == [r["test"]["miou"] for r in experiment["runs"]]
     info = json.loads((out.parent / "additional_info.json").read_text())
-    assert info["experiments"]["floods_unet"]["gflops_per_image"] > 0
+    assert list(info) == REFERENCE_INFO_KEYS and info["Number of HPO trials"] == 2
+    assert [list(m) for m in info["New model info"]] == [REFERENCE_MODEL_KEYS]
+    assert "full regime" in info["Additional information about submission"]
+    assert "split: splits/{train,val,test}.txt" in info["Additional information about submission"]
+    ours = json.loads((out.parent / "trtbench_details.json").read_text())["experiments"]["floods_unet"]
+    assert ours["gflops_per_image"] > 0 and ours["regime"] == "full"
     assert "| land | water | mIoU |" in (out.parent / "per_class.md").read_text()
     assert (out.parent / "accuracy_vs_gflops.png").stat().st_size > 0
 
 
-def test_schema_check_names_missing_columns_and_too_few_seeds(five_seeds: Path) -> None:
+def test_schema_check_names_missing_extra_and_misordered_columns_and_too_few_seeds(five_seeds: Path) -> None:
     rows = geobench_rows(find_experiments(five_seeds))
-    header = [c for c in GEOBENCH_COLUMNS if c != "n_trials"]
-    text = ",".join(header) + "\n" + "\n".join(",".join(str(r[c]) for c in header) for r in rows[:3])
-    problems = check_geobench_csv(text)
+
+    def table(header: list[str], count: int = 5) -> str:
+        return ",".join(header) + "\n" + "\n".join(",".join(str(r.get(c, "x")) for c in header) for r in rows[:count])
+
+    problems = check_geobench_csv(table([c for c in REFERENCE_COLUMNS if c != "n_trials"], count=3))
     assert any("n_trials" in p for p in problems) and any("3 seed(s)" in p for p in problems)
+    assert any("frozen_or_full_ft" in p for p in check_geobench_csv(table([*REFERENCE_COLUMNS, "frozen_or_full_ft"])))
+    assert any("order" in p for p in check_geobench_csv(table(REFERENCE_COLUMNS[::-1])))
+    assert check_geobench_csv(table(REFERENCE_COLUMNS)) == []
 
 
 def test_train_command_writes_a_checkpoint_ready_for_export(tiles: Path, tmp_path: Path,

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 from pathlib import Path
 
 import click
 
+from .cli_options import (
+    EXIT_GATE_FAILED,
+    EXIT_USER_MISTAKE,
+    check_outputs,
+    emit_json,
+    human_output,
+    json_option,
+    write_text,
+)
 from .errors import TrtbenchError
 
 
@@ -20,12 +28,26 @@ class LazyGroup(click.Group):
     """Subcommands named as ``module:attribute`` and imported when run (click's lazy-loading pattern).
 
     ``trtbench predict`` then starts without importing Lightning, fvcore or PyTorch, which the train,
-    report, bench and flops commands need.
+    report, bench and flops commands need; ``trtbench --help`` lists them from ``summaries`` (each command's
+    first sentence, checked against the command by the tests) without importing any.
     """
 
-    def __init__(self, *args, lazy: dict[str, str], **kwargs):
+    def __init__(self, *args, lazy: dict[str, str], summaries: dict[str, str], **kwargs):
         super().__init__(*args, **kwargs)
         self.lazy = lazy
+        self.summaries = summaries
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(map(len, names), default=0)
+        rows = []
+        for name in names:
+            if name in self.summaries:
+                rows.append((name, click.utils.make_default_short_help(self.summaries[name], limit)))
+            elif (command := self.get_command(ctx, name)) is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted([*super().list_commands(ctx), *self.lazy])
@@ -39,21 +61,35 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, lazy={
     "predict": ".predict.command:predict", "bench": ".bench.cli:bench", "flops": ".bench.cli:flops",
-    "check": ".check.command:check", "train": ".train.cli:train", "report": ".train.cli:report"})
+    "check": ".check.command:check", "train": ".train.cli:train", "report": ".train.cli:report",
+    "models": ".models.command:models",
+    "data": ".data.command:data"}, summaries={
+    "predict": "Map SCENES (GeoTIFFs or quoted globs) with ARTIFACT into Cloud-Optimized GeoTIFFs.",
+    "bench": "Latency, throughput, memory and FLOPs on each backend, every backend parity-checked against "
+             "PyTorch before it is timed.",
+    "flops": "Multiply-accumulates per image of the deployed (folded) model, per operator and module, with "
+             "fvcore and a torch.utils.flop_counter cross-check.",
+    "check": "Audit ONNX_FILE for TensorRT without TensorRT: unsupported ops, dynamic channels, plugins, shapes.",
+    "train": "Fine-tune MODEL (clay, unet or a registry name) on a dataset; writes OUTPUT/best.ckpt for "
+             "`trtbench export`.",
+    "report": "Leaderboard outputs (GEO-Bench CSV, additional_info.json, per-class table, plot) from training runs.",
+    "models": "List every registered model: parameters, patch and input size, width, UPerNet taps, band handling.",
+    "data": "Datasets on disk: check a download before training on it."})
 @click.version_option(package_name="trtbench")
 def cli() -> None:
     """From a fine-tuned geospatial foundation model to a fast, verified deployment."""
 
 
 @cli.command()
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def doctor(as_json: bool) -> None:
+@json_option()
+def doctor(json_path: str | None) -> None:
     """Versions, CPU/GPU and which backends can run here (and why not)."""
     from .doctor import report
 
+    check_outputs((json_path, "--json"))
     info = report()
-    if as_json:
-        click.echo(json.dumps(info, indent=2))
+    if json_path:
+        emit_json(json_path, lambda: info)
         return
     for key, value in info.items():
         if isinstance(value, dict):
@@ -74,27 +110,28 @@ def doctor(as_json: bool) -> None:
 @click.option("--task", type=click.Choice(["embedding", "segmentation", "regression"]), default="embedding",
               show_default=True)
 @click.option("--head", default="fcn", show_default=True, help="Head for segmentation/regression tasks.")
-@click.option("--num-classes", type=int, help="Classes of a segmentation head.")
-@click.option("--input-size", type=int, default=256, show_default=True, help="Default tile edge recorded.")
-@click.option("--opset", type=int, help="ONNX opset (default: the family's export recipe).")
+@click.option("--num-classes", type=click.IntRange(min=1), help="Classes of a segmentation head.")
+@click.option("--input-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Default tile edge recorded, a multiple of the model's patch size.")
+@click.option("--opset", type=click.IntRange(min=1), help="ONNX opset (default: the family's export recipe).")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "engine"]), default="onnx", show_default=True,
               help="ONNX file, or a TensorRT engine (+ JSON sidecar; needs TensorRT and a GPU).")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "int8"]), default="fp32", show_default=True,
               help="fp16: mixed precision ONNX (LayerNorm, Softmax, generators in fp32); int8: Q/DQ calibrated on chips.")
 @click.option("--shapes", help="Engine profile, e.g. min=1x10x224x224,opt=8x10x256x256,max=32x10x512x512.")
 @click.option("--calib-data", multiple=True, help="INT8 calibration GeoTIFFs or folders of them; repeatable.")
-@click.option("--calib-samples", type=int, default=256, show_default=True, help="Calibration tiles to use.")
+@click.option("--calib-samples", type=click.IntRange(min=1), default=256, show_default=True, help="Calibration tiles to use.")
 @click.option("--calib-method", type=click.Choice(["minmax", "entropy", "percentile"]), default="minmax",
               show_default=True)
 @click.option("--data-bands", help="The calibration files' band names or sensor, if not in the GeoTIFF.")
-@click.option("--workspace", type=float, help="TensorRT workspace limit in GiB.")
-@click.option("--opt-level", type=int, default=3, show_default=True, help="TensorRT builder optimization level 0..5.")
+@click.option("--workspace", type=click.FloatRange(min=0, min_open=True), help="TensorRT workspace limit in GiB.")
+@click.option("--opt-level", type=click.IntRange(0, 5), default=3, show_default=True, help="TensorRT builder optimization level 0..5.")
 @click.option("--timing-cache", type=click.Path(dir_okay=False), help="Persistent TensorRT timing cache file.")
 @click.option("--plugin-lib", "--plugin", "plugin_lib", multiple=True,
               help="TensorRT plugin library (or its build folder) to load; repeatable.")
 @click.option("--dynamic-bands", is_flag=True,
               help="One band-agnostic ONNX: wavelengths and GSD are inputs, the band set is chosen at run time.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+@click.option("-o", "--output", required=True, type=click.Path(),
               help="Output .onnx file, or .engine/.plan with --format engine.")
 def export(model: str, variant: str | None, checkpoint: str | None, random_init: bool, seed: int, sensor: str,
            bands: str | None, task: str, head: str, num_classes: int | None, input_size: int, opset: int | None,
@@ -103,9 +140,10 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
            timing_cache: str | None, plugin_lib: tuple[str, ...], dynamic_bands: bool, output: str) -> None:
     """Export MODEL (a family such as `clay`, a registry name, a trtbench checkpoint, or an existing
     trtbench .onnx file) to ONNX or a TensorRT engine, at fp32, fp16 or int8."""
-    from .export.pipeline import ExportRequest, export_artifact
+    from .export.pipeline import ExportRequest, check_export_output, export_artifact
     from .models import create_model, model_from_checkpoint, resolve_model_name
 
+    check_export_output(output, fmt)   # before any model is built
     request = ExportRequest(fmt, precision, opset, shapes, calib_data, calib_samples, calib_method,
                             _split(data_bands), workspace, opt_level, timing_cache, plugin_lib,
                             dynamic_bands=dynamic_bands)
@@ -139,38 +177,42 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
 @click.option("--reference", type=click.Path(dir_okay=False), help="Checkpoint of the PyTorch reference.")
 @click.option("--backend", default="onnxruntime", show_default=True)
 @click.option("--data-bands", help="The files' band names or a sensor name, if not in the GeoTIFF.")
+@click.option("--strict-bands", is_flag=True,
+              help="Refuse files that name no band (by description or colour interpretation) instead of warning "
+                   "and assuming their order.")
 @click.option("--sensor", help="Band-agnostic artifacts: the data's sensor (or a stack: sentinel-1-rtc+sentinel-2-l1c).")
 @click.option("--bands", help="Band-agnostic artifacts: comma-separated bands of --sensor to use, in order.")
 @click.option("--wavelengths", help="Band-agnostic artifacts: centre wavelengths in µm, one per band.")
-@click.option("--tile", type=int, help="Tile edge in pixels (default: the artifact's input size).")
-@click.option("--batch-size", type=int, default=4, show_default=True)
+@click.option("--tile", type=click.IntRange(min=1),
+              help="Tile edge in pixels, a multiple of the patch size (default: the artifact's input size).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--ignore-index", type=int, default=-1, show_default=True, help="Label value to ignore.")
-@click.option("--tolerance", type=float, default=None,
+@click.option("--tolerance", type=click.FloatRange(min=0), default=None,
               help="Max |artifact - reference| relative to the output's scale [default: by the artifact's "
                    "precision: fp32 1e-4, fp16 1e-2, int8 1e-1].")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full result as JSON.")
-@click.option("--markdown", "md_path", type=click.Path(dir_okay=False), help="Write a Markdown report.")
+@json_option("Write the full result as JSON to FILE ('-': standard output, the table then goes to stderr).")
+@click.option("--markdown", "md_path", type=click.Path(), help="Write a Markdown report.")
 def eval_(artifact: str, data: tuple[str, ...], labels: tuple[str, ...], reference: str | None, backend: str,
-          data_bands: str | None, sensor: str | None, bands: str | None, wavelengths: str | None, tile: int | None,
-          batch_size: int, ignore_index: int, tolerance: float | None, json_path: str | None,
+          data_bands: str | None, strict_bands: bool, sensor: str | None, bands: str | None, wavelengths: str | None,
+          tile: int | None, batch_size: int, ignore_index: int, tolerance: float | None, json_path: str | None,
           md_path: str | None) -> None:
     """Parity of an artifact against its PyTorch reference on real chips, and task metrics with labels."""
     from .bands import parse_wavelengths
     from .evaluate import evaluate
-    from .fileio import atomic_output
     from .report import eval_markdown, eval_table
 
+    check_outputs((json_path, "--json"), (md_path, "--markdown"))   # not after the whole run
     result = evaluate(artifact, data, labels=labels or None, reference=reference, backend=backend, tile=tile,
                       batch_size=batch_size, data_bands=_split(data_bands), ignore_index=ignore_index,
                       tolerance=tolerance, sensor=sensor, bands=_split(bands),
-                      wavelengths=parse_wavelengths(wavelengths))
-    click.echo(eval_table(result))
-    for path, text in ((json_path, lambda: json.dumps(result.to_dict(), indent=2)), (md_path, lambda: eval_markdown(result))):
-        if path:
-            with atomic_output(path) as tmp:
-                tmp.write_text(text())
+                      wavelengths=parse_wavelengths(wavelengths), strict_bands=strict_bands)
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    human_output(json_path)(eval_table(result))
+    write_text(md_path, lambda: eval_markdown(result))
+    emit_json(json_path, result.to_dict)
     if not result.passed:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(EXIT_GATE_FAILED)
 
 
 def main() -> None:
@@ -180,7 +222,11 @@ def main() -> None:
         click.echo(f"error: {exc.problem}", err=True)
         if exc.fix:
             click.echo(f"  fix: {exc.fix}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USER_MISTAKE)
+    except click.UsageError as exc:   # an option out of range, missing or unknown: a user mistake like any other
+        click.echo(f"error: {exc.format_message()}", err=True)
+        click.echo(f"  fix: {_usage_fix(exc)}", err=True)
+        sys.exit(EXIT_USER_MISTAKE)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -189,6 +235,19 @@ def main() -> None:
         sys.exit(130)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _usage_fix(exc: click.UsageError) -> str:
+    """The fix for a usage error: the allowed range of a numeric option, else the command's help."""
+    param = getattr(exc, "param", None)
+    kind = getattr(param, "type", None)
+    if isinstance(param, click.Option) and isinstance(kind, (click.IntRange, click.FloatRange)):
+        name = max(param.opts, key=len)
+        low = None if kind.min is None else f"{'more than' if kind.min_open else 'at least'} {kind.min}"
+        high = None if kind.max is None else f"{'less than' if kind.max_open else 'at most'} {kind.max}"
+        return f"give {name} a value of {' and '.join(b for b in (low, high) if b)}"
+    command = exc.ctx.command_path if exc.ctx else "trtbench"
+    return f"see `{command} --help`"
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,6 @@ class EngineSidecar:
     plugins: list[str] = field(default_factory=list)        # plugin libraries needed to deserialize
     format_version: int = SIDECAR_FORMAT
 
-    @property
-    def model_metadata(self) -> ModelMetadata:
-        return ModelMetadata.from_dict(self.metadata)
-
     def shape_profiles(self, index: int = 0) -> list[ShapeProfile]:
         return [ShapeProfile.from_dict(name, shapes) for name, shapes in self.profiles[index].items()]
 
@@ -61,13 +57,37 @@ class EngineSidecar:
         return json.dumps(asdict(self), indent=2, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> EngineSidecar:
-        data = json.loads(text)
-        if data.get("format_version", 0) > SIDECAR_FORMAT:
-            raise TrtbenchError(f"engine sidecar format {data['format_version']} is newer than this trtbench",
+    def from_json(cls, text: str, source: str = "sidecar") -> EngineSidecar:
+        """The sidecar in ``text``; JSON that is not a sidecar of this format is refused naming ``source``."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise _unreadable(source, f"not valid JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise _unreadable(source, f"a JSON {type(data).__name__}, not an engine sidecar")
+        version = data.get("format_version", 0)
+        if isinstance(version, int) and version > SIDECAR_FORMAT:
+            raise TrtbenchError(f"engine sidecar {source} has format {version}, newer than this trtbench",
                                 "upgrade trtbench")
-        data["runtime"] = RuntimeInfo(**data["runtime"])
-        return cls(**data)
+        required = [f.name for f in fields(cls) if f.default is MISSING and f.default_factory is MISSING]
+        missing = [name for name in required if name not in data]
+        if missing:
+            raise _unreadable(source, f"it lacks {', '.join(missing)}")
+        runtime = data["runtime"]
+        if not isinstance(runtime, dict) or set(runtime) != {f.name for f in fields(RuntimeInfo)}:
+            raise _unreadable(source, f"runtime is {runtime!r}")
+        known = {f.name for f in fields(cls)}
+        sidecar = cls(**{k: v for k, v in data.items() if k in known} | {"runtime": RuntimeInfo(**runtime)})
+        if not isinstance(sidecar.engine_bytes, int) or not isinstance(sidecar.metadata, dict) \
+                or not isinstance(sidecar.profiles, list) or not sidecar.profiles:
+            raise _unreadable(source, "engine_bytes, metadata or profiles has the wrong type")
+        return sidecar
+
+
+def _unreadable(source: str, problem: str) -> TrtbenchError:
+    return TrtbenchError(f"engine sidecar {source} is unreadable: {problem}",
+                         "copy the engine with its own .json sidecar, or rebuild both with "
+                         "`trtbench export MODEL.onnx --format engine`")
 
 
 def sidecar_path(engine: str | Path) -> Path:
@@ -96,18 +116,21 @@ def read_sidecar(engine: str | Path) -> EngineSidecar:
                             "metadata are unknown", "build engines with `trtbench export --format engine`, which "
                             "writes the sidecar, and keep it beside the engine")
     try:
-        return EngineSidecar.from_json(path.read_text())
-    except (ValueError, TypeError, KeyError) as exc:
-        raise TrtbenchError(f"engine sidecar {path} is unreadable ({type(exc).__name__}: {exc})",
-                            "rebuild the engine with `trtbench export --format engine`") from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise _unreadable(str(path), "it is binary, not JSON text") from None
+    if not text.strip():
+        raise _unreadable(str(path), "it is empty")
+    return EngineSidecar.from_json(text, str(path))
 
 
 def verify_engine_file(engine: str | Path, sidecar: EngineSidecar) -> None:
-    """Refuse a truncated or replaced engine file (its size or sha256 differs from the sidecar's)."""
+    """Refuse an empty, truncated or replaced engine file (its size or sha256 differs from the sidecar's)."""
     size = Path(engine).stat().st_size
     if size != sidecar.engine_bytes:
+        state = "empty" if size == 0 else "truncated or was replaced"
         raise TrtbenchError(f"{engine} is {size} bytes but was built as {sidecar.engine_bytes} bytes: the file is "
-                            "truncated or was replaced", "copy the engine again, or rebuild it")
+                            f"{state}", "copy the engine again, or rebuild it")
     if file_sha256(engine) != sidecar.engine_sha256:
         raise TrtbenchError(f"{engine} differs from the engine its sidecar describes (sha256 mismatch)",
                             "copy the engine and its .json sidecar together, or rebuild it")
@@ -139,4 +162,5 @@ def read_engine_metadata(engine: str | Path) -> ModelMetadata:
     sidecar = read_sidecar(engine)
     if Path(engine).stat().st_size != sidecar.engine_bytes:  # cheap; the full hash is checked on load
         verify_engine_file(engine, sidecar)
-    return sidecar.model_metadata.with_(precision=sidecar.precision)
+    meta = ModelMetadata.from_dict(sidecar.metadata, str(sidecar_path(engine)))
+    return meta.with_(precision=sidecar.precision)

@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from .errors import TrtbenchError
@@ -49,3 +49,50 @@ def file_sha256(path: str | Path) -> str:
         for block in iter(lambda: fh.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def check_writable(path: str | Path, kind: str = "file", *, option: str = "-o",
+                   suffixes: Sequence[str] = ()) -> Path:
+    """Refuse, before any work starts, an output that could not be written; returns ``path``.
+
+    ``kind`` is ``"file"`` (written atomically beside itself: its folder must exist and take new files)
+    or ``"folder"`` (created if missing: its nearest existing ancestor must take new entries). The
+    folder is probed by creating and deleting a temporary file, because permission bits do not tell
+    (root ignores them; read-only and virtual file systems refuse anyway). ``suffixes`` lists the file
+    endings the writer understands, so a wrong one fails now rather than after the run.
+    """
+    path = Path(path)
+    named = f"{option} {path}"
+    if kind == "folder":
+        if path.exists() and not path.is_dir():
+            raise TrtbenchError(f"{named} is a file, not a folder", f"pass a folder to {option}")
+        probe = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+        if not probe.is_dir():
+            raise TrtbenchError(f"{named}: {probe} is a file, so the folder cannot be created",
+                                f"choose another {option}")
+        _probe_folder(probe, named, option, creating=probe != path)
+        return path
+    if path.is_dir():
+        raise TrtbenchError(f"{named} is a folder, not a file", f"give a file name, e.g. {option} {path / 'out'}"
+                            f"{suffixes[0] if suffixes else ''}")
+    if suffixes and path.suffix.lower() not in suffixes:
+        raise TrtbenchError(f"{named}: '{path.suffix or 'no extension'}' is not a format this output can be written in",
+                            f"name it {path.stem}{suffixes[0]} (one of: {', '.join(suffixes)})")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise TrtbenchError(f"{named}: the folder {parent} does not exist", f"create it first (mkdir -p {parent}) "
+                            f"or choose another {option}")
+    if not parent.is_dir():
+        raise TrtbenchError(f"{named}: {parent} is a file, not a folder", f"choose another {option}")
+    _probe_folder(parent, named, option, creating=False)
+    return path
+
+
+def _probe_folder(folder: Path, named: str, option: str, creating: bool) -> None:
+    try:
+        with tempfile.TemporaryFile(prefix=".trtbench-probe-", dir=folder):
+            pass
+    except OSError as exc:
+        what = f"cannot be created in {folder}" if creating else f"cannot write in the folder {folder}"
+        raise TrtbenchError(f"{named}: {what} ({exc.strerror or exc})",
+                            f"choose a folder you can write to for {option}") from None

@@ -8,11 +8,12 @@ the same record in ``metadata_props`` (key :data:`ONNX_KEY`) and an engine in it
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import TrtbenchError
+from .onnx_header import read_onnx_header
 from .sensors import Sensor, custom_sensor, get_sensor
 
 ONNX_KEY = "trtbench.metadata"
@@ -70,33 +71,71 @@ class ModelMetadata:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelMetadata:
-        known = {f.name for f in fields(cls)}
+    def from_dict(cls, data: Any, source: str = "artifact") -> ModelMetadata:
+        """The record stored in ``source`` (named in errors); anything else than a metadata record is refused."""
+        if not isinstance(data, dict):
+            raise _bad_record(source, f"it is a JSON {type(data).__name__}, not an object")
         version = data.get("format_version", 0)
+        if not isinstance(version, int):
+            raise _bad_record(source, f"format_version is {version!r}")
         if version > FORMAT_VERSION:
-            raise TrtbenchError(f"artifact metadata format {version} is newer than this trtbench understands",
+            raise TrtbenchError(f"{source}: metadata format {version} is newer than this trtbench understands",
                                 "upgrade trtbench")
-        return cls(**{k: v for k, v in data.items() if k in known})
+        known = {f.name: f for f in fields(cls)}
+        missing = [name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING
+                   and name not in data]
+        if missing:
+            raise _bad_record(source, f"it lacks {', '.join(missing)}")
+        meta = cls(**{k: v for k, v in data.items() if k in known})
+        problem = meta._type_problem()
+        if problem:
+            raise _bad_record(source, problem)
+        return meta
 
     @classmethod
-    def from_json(cls, text: str) -> ModelMetadata:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str, source: str = "artifact") -> ModelMetadata:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:  # JSONDecodeError
+            raise _bad_record(source, f"it is not valid JSON ({exc})") from None
+        return cls.from_dict(data, source)
+
+    def _type_problem(self) -> str | None:
+        """What makes this record unusable, if anything (hand-edited or foreign JSON)."""
+        def numbers(values: Any) -> bool:
+            return isinstance(values, list) and all(isinstance(v, int | float) for v in values)
+
+        if not isinstance(self.bands, list) or not all(isinstance(b, str) for b in self.bands) or not self.bands:
+            return f"bands is {self.bands!r}, not a list of band names"
+        for name in ("wavelengths", "mean", "std"):
+            values = getattr(self, name)
+            if not numbers(values) or len(values) != len(self.bands):
+                return f"{name} is {values!r}, not {len(self.bands)} numbers (one per band)"
+        for name in ("patch_size", "input_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                return f"{name} is {value!r}, not a positive integer"
+        if not isinstance(self.gsd, int | float):
+            return f"gsd is {self.gsd!r}, not a number"
+        for name in ("inputs", "outputs"):
+            values = getattr(self, name)
+            if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or not values:
+                return f"{name} is {values!r}, not a list of tensor names"
+        return None
+
+
+def _bad_record(source: str, problem: str) -> TrtbenchError:
+    return TrtbenchError(f"the trtbench metadata in {source} is unreadable: {problem}",
+                         "re-export the artifact (or re-save the checkpoint) with `trtbench`; do not edit the "
+                         "metadata by hand")
 
 
 def read_onnx_metadata(path: str | Path) -> ModelMetadata:
-    """Metadata stored in an ONNX file by ``trtbench export`` (reads the header, not the weights)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    props = {p.key: p.value for p in model.metadata_props}
+    """Metadata stored in an ONNX file by ``trtbench export``, read from the file's header only
+    (:mod:`trtbench.onnx_header`: fast whatever the file's size; external data is never touched)."""
+    props = read_onnx_header(path).metadata_props
     if ONNX_KEY not in props:
-        raise TrtbenchError(f"{path} has no trtbench metadata",
-                            "export it with `trtbench export`, which records bands, normalization and task")
-    return ModelMetadata.from_json(props[ONNX_KEY])
-
-
-def read_artifact_metadata(path: str | Path) -> ModelMetadata:
-    """Metadata of any artifact: an ONNX file's ``metadata_props``, or a TensorRT engine's JSON sidecar."""
-    from .engine_meta import is_engine_path, read_engine_metadata
-
-    return read_engine_metadata(path) if is_engine_path(path) else read_onnx_metadata(path)
+        raise TrtbenchError(f"{path} is an ONNX model without trtbench metadata (bands, normalization, task)",
+                            "export it with `trtbench export`, which records them; a model exported elsewhere "
+                            "cannot be evaluated or run by trtbench")
+    return ModelMetadata.from_json(props[ONNX_KEY], str(path))

@@ -1,10 +1,27 @@
-"""How close an artifact's outputs are to the PyTorch reference."""
+"""How close an artifact's outputs are to the PyTorch reference, and how close is close enough."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
+
+from .errors import TrtbenchError
+
+# The one parity rule every command uses (eval, bench, and any later gate): the largest allowed
+# max |diff| / max |reference| for an artifact computed at each precision. fp32 must match the reference
+# to rounding; the others are judged by their expected rounding or quantisation error: TF32 and fp16
+# keep 10 mantissa bits, bf16 7, int8 quantises activations and weights to 8 bits.
+DEFAULT_TOLERANCE = {"fp32": 1e-4, "tf32": 1e-2, "fp16": 1e-2, "bf16": 5e-2, "int8": 1e-1}
+
+
+def tolerance_for(precision: str) -> float:
+    """The default parity tolerance of an artifact computed at ``precision`` (its metadata's or sidecar's)."""
+    try:
+        return DEFAULT_TOLERANCE[precision]
+    except KeyError:
+        raise TrtbenchError(f"no parity rule for an artifact of precision '{precision}'",
+                            f"pass --tolerance, or use one of {', '.join(DEFAULT_TOLERANCE)}") from None
 
 
 @dataclass

@@ -54,9 +54,9 @@ def backend_unavailable_reason(backend: str) -> str | None:
 
             choose_providers(ORT_VARIANTS[backend])
         elif backend == "openvino":
-            from .openvino_runner import _import_openvino
+            from .openvino_runner import import_openvino
 
-            _import_openvino()
+            import_openvino()
         elif backend == "tensorrt":
             _require_tensorrt()
         elif backend not in BACKENDS:
@@ -77,7 +77,7 @@ def __getattr__(name: str):
 
 
 def _torch_runner(path: str | Path) -> Runner:
-    from ..metadata import read_artifact_metadata
+    from ..artifact import read_artifact_metadata
     from ..models import rebuild_reference
     from .torch_runner import TorchRunner
 

@@ -22,7 +22,8 @@ PRECISIONS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
 MAX_COMPILED_SHAPES = 4  # recompiling per shape is cheap next to a benchmark, but memory is not free
 
 
-def _import_openvino():
+def import_openvino():
+    """The ``openvino`` module, or :class:`BackendUnavailable` saying how to install it."""
     try:
         import openvino
     except ImportError as exc:
@@ -83,7 +84,7 @@ class OpenVinoFromOnnx:
         self.static_shapes = static_shapes
 
     def __call__(self) -> OpenVinoModel:
-        ov = _import_openvino()
+        ov = import_openvino()
         if not self.path.is_file():
             raise TrtbenchError(f"ONNX file not found: {self.path}", "check the path")
         core = ov.Core()
@@ -104,7 +105,7 @@ class OpenVinoRunner(Runner[OpenVinoModel]):
         return {out.get_any_name(): np.array(request.get_tensor(out).data, copy=True) for out in compiled.outputs}
 
     def describe(self) -> dict[str, Any]:
-        ov = _import_openvino()
+        ov = import_openvino()
         info: dict[str, Any] = {"backend": self.name, "openvino": ov.get_version(), "device": "CPU"}
         if self._backend is not None:
             info.update({k.lower(): v for k, v in self._backend.properties().items()})

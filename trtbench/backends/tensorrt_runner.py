@@ -1,7 +1,8 @@
 """TensorRT engines in the common runner interface, with torch as the CUDA memory and stream manager.
 
 Uses only the name-based tensor API of TensorRT >= 10 (``set_input_shape``, ``set_tensor_address``,
-``execute_async_v3``); buffers are torch CUDA tensors, so no pycuda or cuda-python is needed. Before
+``execute_async_v3``); buffers are torch CUDA tensors, kept referenced until the launch has finished,
+and torch is the stream manager, so no pycuda or cuda-python is needed. Before
 TensorRT sees an engine file, :class:`EngineFromPath` checks it against its sidecar: not truncated,
 same TensorRT version, same compute capability. Input shapes are checked against the engine's
 optimization profile so an out-of-range tile fails with the profile named, not a TensorRT error code.
@@ -130,7 +131,10 @@ class TensorRTRunner(Runner[LoadedEngine]):
                     self._graph = _CapturedGraph(self, shapes)
                 result = self._graph.run(feed)
             else:
-                result = self._bind({n: self._to_device(n, feed[n]) for n in inputs}, outputs)
+                # Held in a local until the stream has synchronized: TensorRT reads these buffers while the
+                # launch runs, and a temporary freed after binding could be reused by the allocator meanwhile.
+                device_in = {n: self._to_device(n, feed[n]) for n in inputs}
+                result = self._bind(device_in, outputs)
                 self._launch()
             self._stream.synchronize()
         return {n: t.float().cpu().numpy() if t.dtype == torch.bfloat16 else t.cpu().numpy()

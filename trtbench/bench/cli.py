@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
+from ..cli_options import EXIT_GATE_FAILED, check_outputs, emit_json, human_output, json_option, write_text
 from ..errors import InputError
-from ..fileio import atomic_output
 from .target import ModelSpec
+
+if TYPE_CHECKING:
+    from ..metadata import ModelMetadata
 
 MODEL_HELP = ("TARGET: an exported .onnx file, a trtbench checkpoint, or a model (`clay` with --variant, or a "
               "registry name) exported on the fly to a temporary folder.")
@@ -21,9 +24,20 @@ def _split(value: str | None) -> list[str] | None:
 
 def _ints(value: str, option: str) -> list[int]:
     try:
-        return [int(v) for v in _split(value) or []]
+        numbers = [int(v) for v in _split(value) or []]
     except ValueError:
         raise InputError(f"{option} takes comma-separated integers, got '{value}'", f"e.g. {option} 1,8") from None
+    if not numbers or min(numbers) < 1:
+        raise InputError(f"{option} takes positive integers, got '{value}'", f"e.g. {option} 1,8")
+    return numbers
+
+
+def _check_edge(meta: ModelMetadata, edge: int) -> None:
+    """``--size`` must tile into whole patches (said before any model runs, in the option's own words)."""
+    p = meta.patch_size
+    if edge % p or edge < p:
+        raise InputError(f"--size {edge} is not a multiple of {meta.model}'s patch size {p}",
+                         f"pass --size {max(p, edge // p * p)}")
 
 
 def model_options(fn: Callable) -> Callable:
@@ -38,7 +52,7 @@ def model_options(fn: Callable) -> Callable:
         click.option("--task", type=click.Choice(["embedding", "segmentation", "regression"]), default="embedding",
                      show_default=True),
         click.option("--head", default="fcn", show_default=True),
-        click.option("--num-classes", type=int),
+        click.option("--num-classes", type=click.IntRange(min=1)),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -51,12 +65,6 @@ def _spec(size: int | None, **kw) -> ModelSpec:
                      head=kw["head"], num_classes=kw["num_classes"], input_size=size or 256)
 
 
-def _write(path: str | None, text: Callable[[], str]) -> None:
-    if path:
-        with atomic_output(path) as tmp:
-            tmp.write_text(text())
-
-
 @click.command("bench", help=f"Latency, throughput, memory and FLOPs on each backend, every backend "
                              f"parity-checked against PyTorch before it is timed. {MODEL_HELP}")
 @click.argument("target")
@@ -66,71 +74,82 @@ def _write(path: str | None, text: Callable[[], str]) -> None:
 @click.option("--backends", default="torch,onnxruntime,openvino,tensorrt", show_default=True,
               help="Comma-separated: torch, torch-cuda, onnxruntime[-cpu|-cuda|-tensorrt], openvino, tensorrt.")
 @click.option("--batch", "--batch-sizes", "batches", default="1,8", show_default=True, help="Comma-separated batch sizes.")
-@click.option("--size", type=int, help="Image edge in pixels (default: the model's input size).")
-@click.option("--threads", type=int, help="CPU threads for every backend (default: each backend's own).")
-@click.option("--warmup", type=int, default=2, show_default=True, help="Untimed runs before timing.")
-@click.option("--min-iters", type=int, default=5, show_default=True)
-@click.option("--min-time", type=float, default=1.0, show_default=True, help="Seconds timed per batch size, at least.")
-@click.option("--tolerance", type=float, default=1e-4, show_default=True,
-              help="Max |backend - reference| relative to the output's scale.")
+@click.option("--size", type=click.IntRange(min=1), help="Image edge in pixels (default: the model's input size).")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for every backend (default: each backend's own).")
+@click.option("--warmup", type=click.IntRange(min=0), default=2, show_default=True, help="Untimed runs before timing.")
+@click.option("--min-iters", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--min-time", type=click.FloatRange(min=0), default=1.0, show_default=True, help="Seconds timed per batch size, at least.")
+@click.option("--tolerance", type=float, default=None,
+              help="Max |backend - reference| relative to the output's scale [default: by the artifact's precision, "
+                   "as in eval: fp32 1e-4, tf32 and fp16 1e-2, bf16 5e-2, int8 1e-1].")
 @click.option("--data", type=click.Path(dir_okay=False), help="GeoTIFF whose tiles are the input (else random).")
 @click.option("--data-bands", help="The file's band names or a sensor name, if not in the GeoTIFF.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), help="Write the full result as JSON.")
-@click.option("--markdown", "md_path", type=click.Path(dir_okay=False), help="Write a Markdown report.")
-@click.option("--csv", "csv_path", type=click.Path(dir_okay=False), help="Write one CSV row per backend and batch.")
-@click.option("--plot", "plot_path", type=click.Path(dir_okay=False), help="Write throughput vs batch (.png/.svg).")
+@click.option("--strict-bands", is_flag=True,
+              help="Refuse a --data file that names no band instead of warning and assuming their order.")
+@json_option("Write the full result as JSON to FILE ('-': standard output, the table then goes to stderr).")
+@click.option("--markdown", "md_path", type=click.Path(), help="Write a Markdown report.")
+@click.option("--csv", "csv_path", type=click.Path(), help="Write one CSV row per backend and batch.")
+@click.option("--plot", "plot_path", type=click.Path(), help="Write throughput vs batch (.png/.svg/.pdf).")
 def bench(target: str, reference: str | None, engine: str | None, backends: str, batches: str, size: int | None, threads: int | None,
-          warmup: int, min_iters: int, min_time: float, tolerance: float, data: str | None, data_bands: str | None,
-          json_path: str | None, md_path: str | None, csv_path: str | None, plot_path: str | None, **model_kw) -> None:
+          warmup: int, min_iters: int, min_time: float, tolerance: float | None, data: str | None,
+          data_bands: str | None, strict_bands: bool, json_path: str | None, md_path: str | None, csv_path: str | None, plot_path: str | None, **model_kw) -> None:
+    from ..raster import band_match_of
     from ..report import bench_csv, bench_json, bench_markdown, bench_table, plot_throughput
-    from .run import run_bench
+    from .run import check_backends, run_bench
     from .target import make_feeds, open_target
     from .timing import TimingConfig
 
+    check_outputs((json_path, "--json"), (md_path, "--markdown"), (csv_path, "--csv"), plot=plot_path)
     config = TimingConfig(warmup=warmup, min_iters=min_iters, min_time=min_time)
-    names = _split(backends)
-    if not names:
-        raise InputError("no backends given", "pass e.g. --backends torch,onnxruntime")
+    names = _split(backends) or []
+    check_backends(names)
     with open_target(target, _spec(size, **model_kw), reference, engine) as bench_target:
         meta = bench_target.metadata
         edge = size or meta.input_size
-        feeds = make_feeds(meta, _ints(batches, "--batch"), edge, data, _split(data_bands))
+        _check_edge(meta, edge)
+        match = band_match_of(data, meta, _split(data_bands), strict_bands) if data else None
+        if match and match.warning:
+            click.echo(f"warning: {match.warning}", err=True)
+        feeds = make_feeds(meta, _ints(batches, "--batch"), edge, data, _split(data_bands), strict_bands=strict_bands)
         result = run_bench(bench_target, backends=names, size=edge, threads=threads, config=config,
-                           tolerance=tolerance, feeds=feeds, input_source=f"tiles of {data}" if data else "random normal")
-    click.echo(bench_table(result))
-    _write(json_path, lambda: bench_json(result))
-    _write(md_path, lambda: bench_markdown(result))
-    _write(csv_path, lambda: bench_csv(result))
-    if plot_path:
+                           tolerance=tolerance, feeds=feeds, band_match=match.source if match else None,
+                           input_source=f"tiles of {data} (bands by {match.source})" if match else "random normal")
+    human_output(json_path)(bench_table(result))
+    write_text(md_path, lambda: bench_markdown(result))
+    write_text(csv_path, lambda: bench_csv(result))
+    if plot_path and any(b.valid and b.timings for b in result.backends):
         plot_throughput(result, plot_path)
+    elif plot_path:
+        click.echo(f"warning: no plot written to {plot_path}: no backend has valid timings", err=True)
+    emit_json(json_path, lambda: bench_json(result))
     if not result.passed:
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(EXIT_GATE_FAILED)
 
 
 @click.command("flops", help=f"Multiply-accumulates per image of the deployed (folded) model, per operator "
                              f"and module, with fvcore and a torch.utils.flop_counter cross-check. {MODEL_HELP}")
 @click.argument("target")
 @model_options
-@click.option("--size", type=int, help="Image edge in pixels (default: the model's input size).")
+@click.option("--size", type=click.IntRange(min=1), help="Image edge in pixels (default: the model's input size).")
 @click.option("--no-cross-check", is_flag=True, help="Skip the torch.utils.flop_counter cross-check (one forward).")
-@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def flops(target: str, size: int | None, no_cross_check: bool, as_json: bool, **model_kw) -> None:
-    from ..preprocess import check_size
+@json_option()
+def flops(target: str, size: int | None, no_cross_check: bool, json_path: str | None, **model_kw) -> None:
     from ..report import flops_text
     from .flops import count_flops
     from .target import build_model, is_artifact, open_target
 
+    check_outputs((json_path, "--json"))
     if is_artifact(target):
         with open_target(target) as bench_target:
             model = bench_target.model
-    else:
-        model = build_model(target, _spec(size, **model_kw))
+    else:   # FLOPs do not depend on the weights: seeded random ones unless --checkpoint is given
+        model = build_model(target, _spec(size, **model_kw), weights_matter=False)
     meta = model.metadata
     edge = size or meta.input_size
-    check_size(meta, edge, edge)
+    _check_edge(meta, edge)
     report = count_flops(model, (1, meta.num_bands, edge, edge), cross_check=not no_cross_check)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), indent=2))
+    if json_path:
+        emit_json(json_path, report.to_dict)
         return
     click.echo(flops_text(report))
 

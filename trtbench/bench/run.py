@@ -11,13 +11,16 @@ from typing import Any
 
 import torch
 
-from ..backends import Runner, TorchRunner, backend_unavailable_reason, runner_for_artifact
+from ..backends import BACKENDS, Runner, TorchRunner, backend_unavailable_reason, runner_for_artifact
+from ..errors import InputError
+from ..parity import tolerance_for
 from .compare import BackendResult, compare_runners
 from .flops import FlopReport, count_flops
 from .target import BenchTarget
 from .timing import Timing, TimingConfig, cuda_split, km2_per_image
 
 DEFAULT_BACKENDS = ("torch", "onnxruntime", "openvino", "tensorrt")
+BENCH_BACKENDS = (*BACKENDS, "torch-cuda")   # torch-cuda: the PyTorch model on the GPU, with a copy/compute split
 SPLIT_CONFIG = TimingConfig(warmup=2, min_iters=10, min_time=0.2)
 DEFAULT_TIMING = TimingConfig()
 
@@ -35,11 +38,17 @@ class BenchResult:
     machine: dict[str, Any]
     flops: FlopReport | None
     backends: list[BackendResult] = field(default_factory=list)
+    band_match: str | None = None   # how the --data file's bands were found (None: random input)
 
     @property
     def passed(self) -> bool:
         """No backend that ran gave wrong outputs or failed (skipped ones cannot run here and do not count)."""
         return all(b.status in ("ok", "skipped") for b in self.backends)
+
+    @property
+    def measured(self) -> bool:
+        """At least one backend matched the reference and was timed."""
+        return any(b.valid and b.timings for b in self.backends)
 
     def backend(self, name: str) -> BackendResult | None:
         return next((b for b in self.backends if b.backend == name), None)
@@ -58,7 +67,8 @@ class BenchResult:
     def to_dict(self) -> dict[str, Any]:
         return {"target": self.target, "metadata": self.metadata, "image_size": self.image_size,
                 "batches": self.batches, "threads": self.threads, "tolerance": self.tolerance,
-                "timing_config": asdict(self.config), "input_source": self.input_source, "machine": self.machine,
+                "timing_config": asdict(self.config), "input_source": self.input_source,
+                "band_match": self.band_match, "machine": self.machine,
                 "flops": self.flops.to_dict() if self.flops else None, "passed": self.passed,
                 "backends": [b.to_dict() for b in self.backends]}
 
@@ -81,6 +91,15 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(previous)
+
+
+def check_backends(names: Sequence[str]) -> None:
+    """Refuse unknown backend names before any work (a misspelt backend would otherwise be skipped quietly)."""
+    if not names:
+        raise InputError("no backends given", "pass e.g. --backends torch,onnxruntime")
+    unknown = [n for n in names if n not in BENCH_BACKENDS]
+    if unknown:
+        raise InputError(f"unknown backend(s): {', '.join(unknown)}", f"use any of: {', '.join(BENCH_BACKENDS)}")
 
 
 def make_candidates(target: BenchTarget, backends: Sequence[str], threads: int | None) -> tuple[
@@ -124,12 +143,19 @@ def _cuda_split_hook(runner: TorchRunner, feed: dict, timing: Timing) -> None:
 
 def run_bench(target: BenchTarget, *, backends: Sequence[str] = DEFAULT_BACKENDS, batches: Sequence[int] = (1,),
               size: int | None = None, threads: int | None = None, config: TimingConfig = DEFAULT_TIMING,
-              tolerance: float = 1e-4, feeds: list[dict] | None = None, input_source: str = "random normal",
-              count: bool = True, candidates: dict[str, Runner | str] | None = None) -> BenchResult:
-    """Bench ``target`` on ``backends`` (or on ready-made ``candidates``: any Runner, e.g. a TensorRT one)."""
+              tolerance: float | None = None, feeds: list[dict] | None = None, input_source: str = "random normal",
+              count: bool = True, candidates: dict[str, Runner | str] | None = None,
+              band_match: str | None = None) -> BenchResult:
+    """Bench ``target`` on ``backends`` (or on ready-made ``candidates``: any Runner, e.g. a TensorRT one).
+
+    ``tolerance`` defaults to the artifact's precision's (:func:`trtbench.parity.tolerance_for`), as in ``eval``.
+    """
     from .target import make_feeds
 
     meta = target.metadata
+    if candidates is None:
+        check_backends(backends)
+    tolerance = tolerance_for(meta.precision) if tolerance is None else tolerance
     size = size or meta.input_size
     feeds = feeds or make_feeds(meta, batches, size)
     batches = [next(iter(f.values())).shape[0] for f in feeds]
@@ -143,4 +169,4 @@ def run_bench(target: BenchTarget, *, backends: Sequence[str] = DEFAULT_BACKENDS
         results = compare_runners(reference, candidates, feeds, config, tolerance,
                                   km2_per_image(size, size, meta.gsd), hooks)
     return BenchResult(target.label, asdict(meta), size, batches, threads, tolerance, config, input_source,
-                       machine_info(threads), flops, results)
+                       machine_info(threads), flops, results, band_match)

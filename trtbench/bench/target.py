@@ -11,10 +11,11 @@ from pathlib import Path
 import numpy as np
 from torch import nn
 
+from ..artifact import read_artifact_metadata
 from ..bands import bind_bands, model_feed, reference_model
 from ..engine_meta import is_engine_path
 from ..errors import InputError, TrtbenchError
-from ..metadata import ModelMetadata, read_artifact_metadata
+from ..metadata import ModelMetadata
 from ..preprocess import check_size
 
 CHECKPOINT_SUFFIXES = (".ckpt", ".pt", ".safetensors")
@@ -82,15 +83,20 @@ def _existing(path: str | Path) -> Path:
     return Path(path)
 
 
-def build_model(target: str, spec: ModelSpec) -> nn.Module:
-    """A registry model from a name and the export options, or a model from a trtbench checkpoint."""
+def build_model(target: str, spec: ModelSpec, weights_matter: bool = True) -> nn.Module:
+    """A registry model from a name and the export options, or a model from a trtbench checkpoint.
+
+    Where the answer depends on the weights (``weights_matter``), they must be named: a checkpoint, or
+    ``--random-init`` explicitly; otherwise (FLOPs) seeded random weights stand in."""
     from ..models import create_model, model_from_checkpoint, resolve_model_name
 
     if Path(target).suffix in CHECKPOINT_SUFFIXES:
         if spec.random_init or spec.checkpoint:
             raise TrtbenchError("a trtbench checkpoint carries its own weights", "drop --random-init/--checkpoint")
         return model_from_checkpoint(target)
-    if bool(spec.checkpoint) == bool(spec.random_init):
+    if spec.checkpoint and spec.random_init:
+        raise TrtbenchError("both --checkpoint and --random-init given", "pass one of them")
+    if weights_matter and not (spec.checkpoint or spec.random_init):
         raise TrtbenchError("say where the weights come from", "pass exactly one of --checkpoint or --random-init")
     head = spec.head if spec.task != "embedding" else None
     return create_model(resolve_model_name(target, spec.variant), checkpoint=spec.checkpoint, sensor=spec.sensor,
@@ -99,9 +105,11 @@ def build_model(target: str, spec: ModelSpec) -> nn.Module:
 
 
 def make_feeds(meta: ModelMetadata, batches: Sequence[int], size: int, data: str | Path | None = None,
-               data_bands: Sequence[str] | None = None, seed: int = 0) -> list[dict[str, np.ndarray]]:
+               data_bands: Sequence[str] | None = None, seed: int = 0,
+               strict_bands: bool = False) -> list[dict[str, np.ndarray]]:
     """One normalised input per batch size: real tiles from ``data`` (cycled to fill the largest batch),
-    or seeded standard-normal pixels (the distribution normalised inputs have)."""
+    or seeded standard-normal pixels (the distribution normalised inputs have). How ``data``'s bands are
+    matched is :func:`trtbench.raster.band_match_of`'s answer, which the caller records."""
     if not batches or min(batches) < 1:
         raise InputError(f"batch sizes must be >= 1, got {list(batches)}", "pass e.g. --batch 1,8")
     check_size(meta, size, size)
@@ -109,16 +117,17 @@ def make_feeds(meta: ModelMetadata, batches: Sequence[int], size: int, data: str
     if data is None:
         pixels = np.random.default_rng(seed).standard_normal((largest, meta.num_bands, size, size), np.float32)
     else:
-        tiles = chip_tiles(meta, data, size, data_bands)
+        tiles = data_tiles(meta, data, size, data_bands, strict_bands)
         pixels = np.stack([tiles[i % len(tiles)] for i in range(largest)])
     return [model_feed(meta, np.ascontiguousarray(pixels[:b])) for b in batches]
 
 
-def chip_tiles(meta: ModelMetadata, data: str | Path, size: int, data_bands: Sequence[str] | None) -> list[np.ndarray]:
+def data_tiles(meta: ModelMetadata, data: str | Path, size: int, data_bands: Sequence[str] | None,
+               strict_bands: bool = False) -> list[np.ndarray]:
     """Normalised ``size x size`` tiles of a GeoTIFF, prepared exactly as ``trtbench eval`` prepares them."""
-    from ..evaluate import normalised_tiles
+    from ..evaluate import chip_tiles
 
-    tiles = list(normalised_tiles(meta, [data], size, data_bands))
+    tiles = [t.pixels for t in chip_tiles(meta, data, size, data_bands, strict_bands).tiles]
     if tiles[0].shape[-1] != size:
         raise InputError(f"{data} is smaller than the benchmark size {size}",
                          f"pass --size {tiles[0].shape[-1]} or a larger file")

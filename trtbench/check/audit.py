@@ -24,6 +24,7 @@ import onnx.inliner
 from onnx import AttributeProto, TensorProto, numpy_helper
 
 from ..errors import InputError
+from ..onnx_header import read_onnx_header
 from .support import OpSupport, SupportTable, load_table
 
 TYPE_NAMES = {
@@ -93,9 +94,7 @@ def audit_onnx(path: str | Path, table: SupportTable | None = None) -> Audit:
 
 
 def _load(path: str | Path) -> onnx.ModelProto:
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"ONNX file not found: {path}", "check the path")
+    read_onnx_header(path)  # an empty, truncated or foreign file is refused naming what is wrong with it
     try:
         return onnx.load(str(path))
     except Exception as exc:  # noqa: BLE001 - any decode failure means "not an ONNX file"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
+
+from ..cli_options import EXIT_GATE_FAILED, check_outputs, emit_json, json_option
 
 
 @click.command("check")
@@ -12,18 +12,19 @@ import click
 @click.option("--plugin", "plugins", multiple=True,
               help="Op type of a plugin you will load (its nodes then pass); repeatable.")
 @click.option("--verbose", "-v", is_flag=True, help="Also list informational findings.")
-@click.option("--json", "as_json", is_flag=True, help="Print the audit as JSON.")
-def check(onnx_file: str, plugins: tuple[str, ...], verbose: bool, as_json: bool) -> None:
+@json_option("Write the audit as JSON to FILE ('-' or no FILE: standard output).")
+def check(onnx_file: str, plugins: tuple[str, ...], verbose: bool, json_path: str | None) -> None:
     """Audit ONNX_FILE for TensorRT without TensorRT: unsupported ops, dynamic channels, plugins, shapes.
 
     Exits 1 when TensorRT would reject the file (errors, or plugins not declared with --plugin).
     """
     from . import audit_onnx, format_audit
 
+    check_outputs((json_path, "--json"))
     audit = audit_onnx(onnx_file)
-    if as_json:
-        click.echo(json.dumps(audit.to_dict() | {"passed": audit.passed(plugins)}, indent=2))
-    else:
+    if json_path:
+        emit_json(json_path, lambda: audit.to_dict() | {"passed": audit.passed(plugins)})
+    if json_path != "-":
         click.echo(format_audit(audit, plugins, verbose))
     if not audit.passed(plugins):
-        raise click.exceptions.Exit(1)
+        raise click.exceptions.Exit(EXIT_GATE_FAILED)

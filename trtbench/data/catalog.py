@@ -1,24 +1,11 @@
 """The datasets ``trtbench train --dataset`` knows, each read from a local folder in its published layout.
 
-PANGAEA / GEO-Bench layouts (nothing is downloaded; point ``--data-root`` at the extracted data):
+The five published datasets (``sen1floods11``, ``hls_burn_scars``, ``mados``, ``ai4smallfarms``,
+``biomassters``) are read as their official releases ship them; :mod:`trtbench.data.published` states
+each release's facts and their sources. Nothing is downloaded: point ``--data-root`` at the
+extracted data, and run ``trtbench data check`` before training.
 
-* ``sen1floods11``: ``[v1.1/]splits/flood_handlabeled/flood_{train,valid,test}_data.csv`` (rows
-  ``NAME_S1Hand.tif,NAME_LabelHand.tif``) and ``[v1.1/]data/flood_events/HandLabeled/{S1Hand,S2Hand,
-  LabelHand}/``. Sources ``s1`` (VV, VH dB, NaN no-data) and ``s2`` (13 L1C bands, 0 no-data); labels
-  -1 no data, 0 land, 1 water.
-* ``hls_burn_scars``: ``training/*_merged.tif`` + ``*_mask.tif`` and ``validation/`` likewise. 6 HLS S30
-  bands; labels -1/0/1. Train/val is a seeded 90/10 split of ``training/``; test is ``validation/``.
-* ``mados``: ``Scene_*/10/Scene_N_L2R_cl_K.tif`` labels, bands ``Scene_*/{10,20,60}/Scene_N_L2R_rhorc_<nm>_K.tif``
-  and ``splits/{train,val,test}_X.txt`` listing ``Scene_N_K``. 11 Sentinel-2 bands (reflectance, scaled
-  x 10000 to the table's units), 20/60 m bands resampled to 10 m; labels 1..15, 0 unlabelled.
-* ``ai4smallfarms``: ``sentinel-2-asia/{train,val,test}/{images,masks}/*.tif`` paired in sorted order.
-  Sentinel-2 B02, B03, B04, B08; masks: field boundary (non-zero) or background.
-* ``biomassters``: ``{train,val,test}_Data_list.csv`` (column ``chip_id``), ``{train,test}_features/
-  CHIP_S1_MM.tif`` (VV/VH ascending, VV/VH descending) and ``CHIP_S2_MM.tif`` (10 L2A bands + cloud
-  probability), ``{train,test}_agbm/CHIP_agbm.tif`` (biomass, Mg/ha). Val reads the train folders.
-  Single-temporal: one month (``BIOMASSTERS_MONTH``); pixel regression.
-
-And ``chips``, a generic folder: ``images/NAME.tif`` with ``masks/NAME.tif`` of the same name (or, for
+Also ``chips``, a generic folder: ``images/NAME.tif`` with ``masks/NAME.tif`` of the same name (or, for
 image classification, a ``labels.csv`` of ``NAME,LABEL`` rows instead of ``masks/``), optional
 ``splits/{train,val,test}.txt`` (one NAME per line; otherwise a seeded 70/15/15 split). The bands are
 named by ``--sensor`` (a sensor table, or several joined with ``+``) with the order taken from the
@@ -29,23 +16,21 @@ computed from the training chips).
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Sequence
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from ..errors import InputError, TrtbenchError
 from ..raster import open_raster
-from ..sensors import Band, Sensor, custom_sensor, get_sensor
+from ..sensors import Sensor, custom_sensor
 from .chips import ChipDataset, LabelSpec, Record
+from .published import DATASETS, DatasetSpec, Query, need, split_note
 from .sources import Source, sensor_from_spec, stack_sensors
 from .splits import SPLITS, seeded_split
-
-BIOMASSTERS_MONTH = 6
-_S2_L1C = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
-_MADOS_NM = {442: "B01", 492: "B02", 559: "B03", 665: "B04", 704: "B05", 739: "B06", 780: "B07", 833: "B08",
-             864: "B8A", 1610: "B11", 2186: "B12"}
 
 
 @dataclass(frozen=True)
@@ -59,17 +44,23 @@ class DataOptions:
     sensor: str | None = None                    # chips: band table(s) of the images
     wavelengths: Sequence[float] | None = None   # chips: µm per image band, instead of --sensor
     band_names: Sequence[str] | None = None      # chips: names for --wavelengths
+    fixed_channels: bool = False                 # chips: the model reads no wavelengths (UNet): none needed
     num_classes: int | None = None               # chips: default inferred from the training masks
     class_names: Sequence[str] | None = None
     task: str = "segmentation"                   # chips: segmentation or regression
     nodata: float | None = None                  # chips: image no-data value if the files declare none
     ignore_index: int = -1
     split_seed: int = 0
+    split: str = "official"                      # official (the release's / PANGAEA's) or seeded
 
 
 @dataclass
 class DataBundle:
-    """The three splits of a dataset, plus what a model needs to know about its channels and targets."""
+    """The three splits of a dataset, plus what a model needs to know about its channels and targets.
+
+    ``split_note`` says how the splits were made (reports quote it: scores are only comparable on
+    the same split); ``notes`` lists what loading skipped or assumed (``trtbench data check`` shows them).
+    """
 
     name: str
     task: str
@@ -77,21 +68,14 @@ class DataBundle:
     class_names: list[str]
     ignore_index: int
     splits: dict[str, ChipDataset] = field(default_factory=dict)
+    split_note: str = ""
+    notes: list[str] = field(default_factory=list)
+    root: str = ""                       # the folder it was read from
+    check: dict[str, Any] | None = None  # the data check's report, once training has run it
 
     @property
     def num_classes(self) -> int | None:
         return None if self.task == "regression" else len(self.class_names)
-
-
-@dataclass(frozen=True)
-class DatasetSpec:
-    name: str
-    task: str
-    classes: tuple[str, ...]
-    sources: dict[str, Source]
-    default_sources: tuple[str, ...]
-    labels: LabelSpec
-    find: Callable[[Path, str, Sequence[str], int], list[Record]]  # root, split, sources, seed -> records
 
 
 def load_data(options: DataOptions) -> DataBundle:
@@ -111,12 +95,13 @@ def load_data(options: DataOptions) -> DataBundle:
         raise TrtbenchError(f"{spec.name} has no modality {unknown}", f"use any of: {', '.join(spec.sources)}")
     channels, tables = _select(spec, names, options.bands)
     sensor = stack_sensors(tables)
-    bundle = DataBundle(spec.name, spec.task, sensor, list(spec.classes), spec.labels.ignore_index)
+    bundle = DataBundle(spec.name, spec.task, sensor, list(spec.classes), spec.labels.ignore_index,
+                        split_note=split_note(spec, options.split, options.split_seed), root=str(root))
     for split in SPLITS:
-        records = spec.find(root, split, names, options.split_seed)
+        records = spec.find(Query(root, split, names, options.split_seed, options.split, bundle.notes))
         if not records:
             raise InputError(f"{spec.name}: no chips in the {split} split under {root}",
-                             "check the layout (see `trtbench train --help` or trtbench.data.catalog)")
+                             "check the layout (see trtbench.data.published) with `trtbench data check`")
         bundle.splits[split] = ChipDataset(records, [spec.sources[n] for n in names], channels, sensor.mean,
                                            sensor.std, spec.labels)
     return bundle
@@ -142,126 +127,11 @@ def _select(spec: DatasetSpec, names: Sequence[str], bands: Sequence[str] | None
     return channels, tables
 
 
-def _need(path: Path, what: str) -> Path:
-    if not path.exists():
-        raise InputError(f"{what} not found: {path}", "check --data-root and the layout in trtbench.data.catalog")
-    return path
-
-
-def _sen1floods11(root: Path, split: str, sources: Sequence[str], seed: int) -> list[Record]:
-    base = root / "v1.1" if (root / "v1.1").is_dir() else root
-    csv_name = {"train": "train", "val": "valid", "test": "test"}[split]
-    rows = _need(base / "splits" / "flood_handlabeled" / f"flood_{csv_name}_data.csv", "Sen1Floods11 split file")
-    data = base / "data" / "flood_events" / "HandLabeled"
-    records = []
-    for row in csv.reader(rows.read_text().splitlines()):
-        if len(row) < 2:
-            continue
-        s1, label = row[0].strip(), row[1].strip()
-        files = {"s1": data / "S1Hand" / s1, "s2": data / "S2Hand" / s1.replace("S1Hand", "S2Hand")}
-        images = tuple((_need(files[s], f"Sen1Floods11 {s.upper()} chip"),) for s in sources)
-        records.append(Record(s1.replace("_S1Hand.tif", ""), images, _need(data / "LabelHand" / label, "label")))
-    return records
-
-
-def _hls_burn_scars(root: Path, split: str, sources: Sequence[str], seed: int) -> list[Record]:
-    folder = _need(root / ("validation" if split == "test" else "training"), "HLS Burn Scars folder")
-    records = []
-    for image in sorted(folder.glob("*_merged.tif")):
-        stem = image.name[: -len("_merged.tif")]
-        masks = [folder / f"{stem}.mask.tif", folder / f"{stem}_mask.tif"]
-        label = next((m for m in masks if m.exists()), None)
-        records.append(Record(stem, ((image,),), label or _need(masks[0], "burn scar mask")))
-    if split == "test":
-        return records
-    chosen = set(seeded_split([r.name for r in records], seed, val=0.1, test=0.0)[split])
-    return [r for r in records if r.name in chosen]
-
-
-def _mados(root: Path, split: str, sources: Sequence[str], seed: int) -> list[Record]:
-    wanted = set(_need(root / "splits" / f"{split}_X.txt", "MADOS split file").read_text().split())
-    records = []
-    for label in sorted(root.glob("Scene_*/10/*_L2R_cl_*.tif")):
-        scene = label.parts[-3]
-        crop = label.stem.rsplit("_cl_", 1)[1]
-        if f"{scene}_{crop}" not in wanted:
-            continue
-        bands = {}
-        for path in label.parents[1].glob(f"*/*_L2R_rhorc_*_{crop}.tif"):
-            nm = int(path.stem.split("_")[-2])
-            bands[nm] = path
-        missing = [nm for nm in _MADOS_NM if nm not in bands]
-        if missing:
-            raise InputError(f"MADOS {scene} crop {crop}: no band file(s) for {missing} nm",
-                             "check that the 10/, 20/ and 60/ folders of the scene are complete")
-        records.append(Record(f"{scene}_{crop}", (tuple(bands[nm] for nm in sorted(_MADOS_NM)),), label))
-    return records
-
-
-def _ai4smallfarms(root: Path, split: str, sources: Sequence[str], seed: int) -> list[Record]:
-    base = _need(root / "sentinel-2-asia" / split, "AI4SmallFarms split folder")
-    images = sorted(_need(base / "images", "images folder").glob("*.tif"))
-    masks = sorted(_need(base / "masks", "masks folder").glob("*.tif"))
-    if len(images) != len(masks):
-        raise InputError(f"AI4SmallFarms {split}: {len(images)} images but {len(masks)} masks",
-                         "every image needs its mask (paired in sorted order)")
-    return [Record(i.stem, ((i,),), m) for i, m in zip(images, masks)]
-
-
-def _biomassters(root: Path, split: str, sources: Sequence[str], seed: int) -> list[Record]:
-    ids = _need(root / f"{split}_Data_list.csv", "BioMassters chip list")
-    folder = "train" if split == "val" else split
-    features = _need(root / f"{folder}_features", "BioMassters features folder")
-    labels = _need(root / f"{folder}_agbm", "BioMassters agbm folder")
-    with open(ids, newline="") as fh:
-        chips = [row["chip_id"] for row in csv.DictReader(fh)]
-    kind = {"s1": "S1", "s2": "S2"}
-    return [Record(chip, tuple((features / f"{chip}_{kind[s]}_{BIOMASSTERS_MONTH:02d}.tif",) for s in sources),
-                   _need(labels / f"{chip}_agbm.tif", "biomass label")) for chip in chips]
-
-
-def _s1_pairs() -> Sensor:
-    s1 = get_sensor("sentinel-1-rtc")
-    bands = tuple(Band(f"{b.name}_{orbit}", b.wavelength, b.mean, b.std) for orbit in ("asc", "desc") for b in s1.bands)
-    return Sensor("sentinel-1-asc-desc", s1.gsd, bands, units=s1.units)
-
-
-_S2_L2A_BANDS = ("B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B11", "B12")
-DATASETS: dict[str, DatasetSpec] = {
-    "sen1floods11": DatasetSpec(
-        "sen1floods11", "segmentation", ("land", "water"),
-        {"s1": Source("s1", get_sensor("sentinel-1-rtc"), ("VV", "VH"), nodata=float("nan")),
-         "s2": Source("s2", get_sensor("sentinel-2-l1c"), _S2_L1C, nodata=0)},
-        ("s2",), LabelSpec("segmentation", 2), _sen1floods11),
-    "hls_burn_scars": DatasetSpec(
-        "hls_burn_scars", "segmentation", ("not burned", "burn scar"),
-        {"hls": Source("hls", get_sensor("hls-s30"), ("B02", "B03", "B04", "B8A", "B11", "B12"), nodata=-9999)},
-        ("hls",), LabelSpec("segmentation", 2), _hls_burn_scars),
-    "mados": DatasetSpec(
-        "mados", "segmentation",
-        ("marine debris", "dense sargassum", "sparse floating algae", "natural organic material", "ship",
-         "oil spill", "marine water", "sediment-laden water", "foam", "turbid water", "shallow water",
-         "waves and wakes", "oil platform", "jellyfish", "sea snot"),
-        {"s2": Source("s2", get_sensor("sentinel-2-l1c"), tuple(_MADOS_NM[nm] for nm in sorted(_MADOS_NM)),
-                      scale=10000.0)},
-        ("s2",), LabelSpec("segmentation", 15, offset=-1), _mados),
-    "ai4smallfarms": DatasetSpec(
-        "ai4smallfarms", "segmentation", ("background", "field boundary"),
-        {"s2": Source("s2", get_sensor("sentinel-2-l2a"), ("B02", "B03", "B04", "B08"))},
-        ("s2",), LabelSpec("segmentation", 2, binarize=True), _ai4smallfarms),
-    "biomassters": DatasetSpec(
-        "biomassters", "regression", (),
-        {"s1": Source("s1", _s1_pairs(), ("VV_asc", "VH_asc", "VV_desc", "VH_desc"), nodata=-9999),
-         "s2": Source("s2", get_sensor("sentinel-2-l2a"), (*_S2_L2A_BANDS, "CLP"))},
-        ("s2",), LabelSpec("regression"), _biomassters),
-}
-
-
 def _chips_spec(root: Path, options: DataOptions) -> DatasetSpec:
-    images = _need(root / "images", "chips images folder")
+    images = need(root / "images", "chips images folder")
     table = root / "labels.csv"
     classify = table.is_file() and not (root / "masks").is_dir()
-    masks = root / "masks" if classify else _need(root / "masks", "chips masks folder (or labels.csv)")
+    masks = root / "masks" if classify else need(root / "masks", "chips masks folder (or labels.csv)")
     names = sorted(p.stem for p in images.glob("*.tif"))
     if not names:
         raise InputError(f"no .tif chips in {images}", "put images/NAME.tif with masks/NAME.tif beside them")
@@ -283,12 +153,14 @@ def _chips_spec(root: Path, options: DataOptions) -> DatasetSpec:
     if task != "regression" and len(classes) != labels.num_classes:
         raise TrtbenchError(f"{len(classes)} class names for {labels.num_classes} classes", "give one name per class")
 
-    def find(root_: Path, split: str, sources: Sequence[str], seed: int) -> list[Record]:
+    def find(q: Query) -> list[Record]:
         if classify:
-            return [Record(n, ((images / f"{n}.tif",),), table, class_of[n]) for n in splits[split]]
-        return [Record(n, ((images / f"{n}.tif",),), masks / f"{n}.tif") for n in splits[split]]
+            return [Record(n, ((images / f"{n}.tif",),), table, class_of[n]) for n in splits[q.split]]
+        return [Record(n, ((images / f"{n}.tif",),), masks / f"{n}.tif") for n in splits[q.split]]
 
-    return DatasetSpec("chips", task, classes, {"image": source}, ("image",), labels, find)
+    listed = (root / "splits").is_dir()
+    note = "splits/{train,val,test}.txt" if listed else "seeded 70/15/15 split (split seed {seed})"
+    return DatasetSpec("chips", task, classes, {"image": source}, ("image",), labels, find, {"official": note})
 
 
 def _image_classes(table: Path, names: list[str], class_names: Sequence[str] | None) -> dict[str, int]:
@@ -317,7 +189,7 @@ def _chip_splits(root: Path, names: list[str], seed: int) -> dict[str, list[str]
     folder = root / "splits"
     if not folder.is_dir():
         return seeded_split(names, seed)
-    splits = {s: _need(folder / f"{s}.txt", "split list").read_text().split() for s in SPLITS}
+    splits = {s: need(folder / f"{s}.txt", "split list").read_text().split() for s in SPLITS}
     unknown = sorted({n for s in splits.values() for n in s} - set(names))
     if unknown:
         raise InputError(f"split lists name chips that are not in images/: {', '.join(unknown[:5])}",
@@ -337,6 +209,11 @@ def _chips_source(first: Path, options: DataOptions, train: list[Path]) -> Sourc
         mean, std = _band_stats(train, options.nodata)
         table = custom_sensor(options.wavelengths, 10.0, mean, std, names)
         return Source("image", table, tuple(names), options.nodata)
+    if not options.sensor and options.fixed_channels:
+        # A model without a band embedding needs names and statistics, not wavelengths: NaN says "none known".
+        names = list(options.band_names or named or (f"band{i + 1}" for i in range(count)))
+        mean, std = _band_stats(train, options.nodata)
+        return Source("image", custom_sensor([math.nan] * count, 10.0, mean, std, names), tuple(names), options.nodata)
     if not options.sensor:
         raise TrtbenchError("the chips' bands are not described", "pass --sensor NAME (or A+B) or --wavelengths")
     table = sensor_from_spec(options.sensor)

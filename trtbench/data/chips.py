@@ -38,7 +38,9 @@ class LabelSpec:
     Segmentation targets are class indices with ``ignore_index`` for no-data; ``offset`` is added to
     raw values first (MADOS stores classes 1..15 and 0 for unlabelled), ``binarize`` maps every
     non-zero value to class 1. Regression targets are floats with NaN for no-data. Classification
-    targets are one class index per chip, checked with :meth:`check`.
+    targets are one class index per chip, checked with :meth:`check`. ``file_nodata=False`` ignores
+    the no-data value a label file declares, for datasets whose masks declare one that is really a
+    class (AI4SmallFarms: 0 is background).
     """
 
     task: str
@@ -46,10 +48,11 @@ class LabelSpec:
     ignore_index: int = -1
     offset: int = 0
     binarize: bool = False
+    file_nodata: bool = True
 
     def decode(self, raw: np.ndarray, nodata: float | None, path: Path) -> np.ndarray:
         missing = np.isnan(raw) if raw.dtype.kind == "f" else np.zeros(raw.shape, bool)
-        if nodata is not None and not np.isnan(nodata):
+        if self.file_nodata and nodata is not None and not np.isnan(nodata):
             missing |= raw == nodata
         if self.task == "regression":
             return np.where(missing, np.nan, raw).astype(np.float32)

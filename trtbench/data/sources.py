@@ -8,7 +8,7 @@ SAR+optical model exports and evaluates like any single-sensor one.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +23,11 @@ class Source:
     """One kind of input file: its bands in file order, described by a sensor table.
 
     ``file_bands`` may name bands the table lacks (e.g. a cloud-probability layer); those are never
-    selected. ``nodata`` is the missing-value marker used when a file declares none; ``scale``
-    brings file values to the table's units (e.g. reflectance 0-1 -> x 10000).
+    selected. ``nodata`` is the missing-value marker used for a band whose file declares none;
+    ``scale`` brings file values to the table's units (e.g. reflectance 0-1 -> x 10000).
+    ``default_bands`` is the selection when the user names none (default: every band the table
+    knows); BioMassters' S1 defaults to the ascending pair because its descending orbit is mostly
+    no-data, which would otherwise mark most labelled pixels missing.
     """
 
     name: str
@@ -32,11 +35,12 @@ class Source:
     file_bands: tuple[str, ...]
     nodata: float | None = None
     scale: float = 1.0
+    default_bands: tuple[str, ...] | None = None
 
     def select(self, bands: Sequence[str] | None) -> tuple[list[int], Sensor]:
-        """File indices and band table of ``bands`` (default: every file band the table knows)."""
+        """File indices and band table of ``bands`` (default: ``default_bands``, else every band the table knows)."""
         known = [b for b in self.file_bands if any(t.matches(b) for t in self.sensor.bands)]
-        chosen = list(bands) if bands else known
+        chosen = list(bands) if bands else list(self.default_bands or known)
         table = self.sensor.select(chosen)
         indices = []
         for band in table.bands:
@@ -61,8 +65,9 @@ def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
     names = [b.name for b in bands]
     if len(set(names)) != len(names):
         raise TrtbenchError(f"stacked sensors repeat band names: {names}", "select distinct bands per source")
-    return custom_sensor([b.wavelength for b in bands], min(t.gsd for t in tables), [b.mean for b in bands],
-                         [b.std for b in bands], names)
+    stacked = custom_sensor([b.wavelength for b in bands], min(t.gsd for t in tables), [b.mean for b in bands],
+                            [b.std for b in bands], names)
+    return replace(stacked, units="; ".join(dict.fromkeys(t.units for t in tables if t.units)))
 
 
 def sensor_from_spec(spec: str) -> Sensor:
@@ -85,13 +90,19 @@ def read_source(paths: Sequence[Path], source: Source, shape: tuple[int, int] | 
     return np.concatenate([_read(p, source, shape) for p in paths])
 
 
+def band_nodata(declared: Sequence[float | None], source: Source) -> list[float | None]:
+    """Per band, the no-data marker: what the file declares for that band, else the source's."""
+    return [value if value is not None else source.nodata for value in declared]
+
+
 def _read(path: Path, source: Source, shape: tuple[int, int] | None) -> np.ndarray:
     from rasterio.enums import Resampling
 
     with open_raster(path) as ds:
         out_shape = (ds.count, *shape) if shape else None
         data = ds.read(out_shape=out_shape, resampling=Resampling.nearest).astype(np.float32)
-        nodata = ds.nodata if ds.nodata is not None else source.nodata
-    if nodata is not None and not np.isnan(nodata):
-        data[data == nodata] = np.nan
+        markers = band_nodata(ds.nodatavals, source)
+    for band, marker in zip(data, markers):  # a marker per band: a real 0 in one band is not another's no-data
+        if marker is not None and not np.isnan(marker):
+            band[band == marker] = np.nan
     return data * source.scale if source.scale != 1.0 else data

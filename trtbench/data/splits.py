@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
@@ -21,6 +22,24 @@ def seeded_split(names: Sequence[str], seed: int, val: float = 0.15, test: float
                             "add chips, or give splits/{train,val,test}.txt")
     order = [names[i] for i in np.random.default_rng(seed).permutation(len(names))]
     return {"test": order[:n_test], "val": order[n_test:n_test + n_val], "train": order[n_test + n_val:]}
+
+
+def sklearn_shuffle_split(count: int, test_size: float, random_state: int) -> tuple[list[int], list[int]]:
+    """(train, test) indices exactly as scikit-learn's ``train_test_split(arange(count), test_size=...,
+    random_state=...)`` without ``stratify`` returns them, so a published split can be reproduced.
+
+    The algorithm is ``BaseShuffleSplit._iter_indices`` (``sklearn/model_selection/_split.py``):
+    ``n_test = ceil(test_size * count)`` (``_validate_shuffle_split``), ``n_train = count - n_test``,
+    ``permutation = RandomState(random_state).permutation(count)`` (``check_random_state`` of an int),
+    test = ``permutation[:n_test]``, train = ``permutation[n_test:n_test + n_train]``.
+    """
+    if not 0 < test_size < 1:
+        raise TrtbenchError(f"test_size must be in (0, 1), got {test_size}", "pass a fraction such as 0.1")
+    n_test = math.ceil(test_size * count)
+    if count - n_test < 1:
+        raise TrtbenchError(f"only {count} item(s): too few to split off {test_size:.0%}", "add chips")
+    permutation = np.random.RandomState(random_state).permutation(count)
+    return permutation[n_test:].tolist(), permutation[:n_test].tolist()
 
 
 def few_shot(count: int, fraction: float, seed: int, stratum: Callable[[int], int] | None = None) -> list[int]:

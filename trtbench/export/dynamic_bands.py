@@ -25,9 +25,9 @@ from torch import nn
 
 from ..errors import TrtbenchError
 from ..metadata import ModelMetadata
-from ..models import GeoModel
-from .onnx_export import _name_output_dims, _quiet_exporter, save_checked, write_metadata
-from .patch_embed_op import CLAY, PatchEmbedParams, attach_function, check_params, onnx_translation
+from ..models import MODELS, GeoModel
+from .onnx_proto import QuietExporter, name_output_dims, save_checked, write_metadata
+from .patch_embed_op import CLAY, DOFA, PatchEmbedParams, attach_function, check_params, onnx_translation
 from .recipes import Recipe, load_recipe
 
 INPUTS = ["pixels", "wavelengths", "gsd"]
@@ -35,29 +35,41 @@ MAX_BANDS = 256
 # Clay v1.5 was trained on Sentinel-2, Landsat, NAIP, LINZ, MODIS, PlanetScope (0.44-2.2 µm) and
 # Sentinel-1 with pseudo-wavelengths 3.5/4.0 µm: outside this span the generated kernel is extrapolated.
 CLAY_TRAINED_RANGE = [0.4, 4.0]
+# DOFA was pre-trained on EnMAP hyperspectral (HySpecNet-11k, 0.42-2.45 µm), Sentinel-2, Gaofen, NAIP and
+# Sentinel-1 given the wavelength 5.405 (zhu-xlab/DOFA README).
+DOFA_TRAINED_RANGE = [0.42, 5.405]
+# A registered family's DynamicPatchEmbed convention (its ModelFacts.band_agnostic) -> op parameters, trained span.
+CONVENTIONS: dict[str, tuple[PatchEmbedParams, list[float]]] = {"clay": (CLAY, CLAY_TRAINED_RANGE),
+                                                                 "dofa": (DOFA, DOFA_TRAINED_RANGE)}
 SAMPLE_BANDS = 3  # the example's band count: > 1 so torch.export keeps the dimension symbolic
 
 
 class BandAgnostic(nn.Module):
-    """A Clay :class:`GeoModel` with wavelengths and GSD as inputs and the patch embedding as one custom op."""
+    """A :class:`GeoModel` with wavelengths and GSD as inputs and the patch embedding as one custom op."""
 
     def __init__(self, model: GeoModel):
         super().__init__()
         self.model = model
         p = model.encoder.patch_size
-        self.params: PatchEmbedParams = replace(CLAY, kernel_size=p, stride=p)
+        self.params: PatchEmbedParams = replace(band_convention(model.metadata)[0], kernel_size=p, stride=p)
         check_params(self.params)
 
     def forward(self, pixels: torch.Tensor, wavelengths: torch.Tensor, gsd: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        weight, bias = self.model.encoder.patch_embedding.raw_kernel(wavelengths)
+        weight, bias = self.model.encoder.raw_patch_kernel(wavelengths)
         patches = torch.ops.trtbench.dynamic_patch_embed(pixels, weight, bias, *astuple(self.params))
         return self.model.from_patches(patches, gsd)
 
 
 def band_agnostic_metadata(meta: ModelMetadata) -> ModelMetadata:
     """The record of a band-agnostic artifact: the model's band set becomes the default one."""
-    return meta.with_(band_mode="dynamic", inputs=list(INPUTS), wavelength_convention="clay",
-                      wavelength_range=list(CLAY_TRAINED_RANGE), max_bands=MAX_BANDS)
+    return meta.with_(band_mode="dynamic", inputs=list(INPUTS),
+                      wavelength_convention=MODELS[meta.model].facts.band_agnostic,
+                      wavelength_range=list(band_convention(meta)[1]), max_bands=MAX_BANDS)
+
+
+def band_convention(meta: ModelMetadata) -> tuple[PatchEmbedParams, list[float]]:
+    """The DynamicPatchEmbed parameters and trained wavelength span of ``meta``'s model family."""
+    return CONVENTIONS[MODELS[meta.model].facts.band_agnostic]
 
 
 def band_agnostic_request(source: GeoModel | str | Path, precision: str) -> ModelMetadata:
@@ -91,7 +103,7 @@ def export_band_agnostic(model: GeoModel, path: str | Path, *, recipe: Recipe | 
     dynamic = {"pixels": {0: torch.export.Dim("batch", min=1, max=recipe.max_batch), 1: bands,
                           2: p * grid_h, 3: p * grid_w},
                "wavelengths": {0: bands}, "gsd": None}
-    with _quiet_exporter(), torch.no_grad():
+    with QuietExporter(), torch.no_grad():
         program = torch.onnx.export(
             BandAgnostic(model).eval(), sample, dynamo=True, opset_version=opset, optimize=True, verbose=False,
             input_names=INPUTS, output_names=list(meta.outputs), dynamic_shapes=dynamic,
@@ -99,7 +111,7 @@ def export_band_agnostic(model: GeoModel, path: str | Path, *, recipe: Recipe | 
         )
     proto = program.model_proto
     attach_function(proto)
-    _name_output_dims(proto)
+    name_output_dims(proto)
     write_metadata(proto, meta)
     return save_checked(proto, path)
 

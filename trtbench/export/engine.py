@@ -1,11 +1,15 @@
 """ONNX -> serialized TensorRT engine (+ JSON sidecar), through TensorRT's documented Python API.
 
-One code path for TensorRT 10 and 11: the network is *strongly typed* (TensorRT 11 is strongly typed
-only and removed the FP16/INT8 builder flags; on 10 the ``STRONGLY_TYPED`` creation flag gives the
-same behaviour), so the precision of every layer comes from the ONNX graph itself: an FP16 graph from
-:mod:`trtbench.export.precision`, INT8 from its Q/DQ nodes. This module therefore only parses, sets the
-optimization profiles, workspace, optimization level and timing cache, builds, and records what the
-engine depends on. Needs libnvinfer and a GPU; everything it validates first runs on CPU.
+Supported: TensorRT >= 10.9, < 11 (:data:`SUPPORTED_TENSORRT`, the ``gpu`` extra's range; 10.9 brings the
+Python AOT plugin's ``aot_impl``, and ``trtbench check`` transcribes 10.15). TensorRT 11 is refused with
+a clear message until it has been run here. The network is *strongly typed* (the ``STRONGLY_TYPED``
+creation flag), so the precision of every layer comes from the ONNX graph itself: an FP16 graph from
+:mod:`trtbench.export.precision`, INT8 from its Q/DQ nodes. TF32 (on by default for FP32 layers on
+Ampere and newer) is cleared for fp32 artifacts so they keep fp32's tolerance; the sidecar records it.
+This module parses, sets the optimization profiles, workspace, optimization level and timing cache,
+builds, and records what the engine depends on, including which layers are plugins (so a plugin taking
+precedence over an ONNX local function's body is visible). Needs libnvinfer and a GPU; everything it
+validates first runs on CPU.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from .shapes import ShapeProfile, default_profile, validate_profile, with_derive
 
 log = logging.getLogger(__name__)
 DEFAULT_OPT_LEVEL = 3  # TensorRT's own default; 0..5 trades build time for tactic search
+SUPPORTED_TENSORRT = ((10, 9), (11, 0))  # [lowest, first unsupported): pyproject's `gpu` extra says the same
 _LOADED_PLUGINS: set[Path] = set()
 
 
@@ -40,7 +45,27 @@ def import_tensorrt() -> Any:
                                  "MODEL.onnx` audits the ONNX file and the FP16/INT8 ONNX files run in ONNX Runtime")
     import tensorrt as trt
 
+    check_tensorrt_version(trt.__version__)
     return trt
+
+
+def check_tensorrt_version(version: str) -> None:
+    """Refuse a TensorRT outside :data:`SUPPORTED_TENSORRT` before it builds or runs anything.
+
+    Older than 10.9 lacks the Python AOT plugin API; 11 changed the builder (strongly typed only, flags
+    removed) and has not been run with this code, so it is refused rather than trusted.
+    """
+    (low, high), parts = SUPPORTED_TENSORRT, version.split(".")
+    try:
+        found = (int(parts[0]), int(parts[1]))
+    except (IndexError, ValueError):
+        raise BackendUnavailable(f"cannot read the TensorRT version '{version}'",
+                                 "install a TensorRT release: pip install 'trtbench[gpu]'") from None
+    if not low <= found < high:
+        raise BackendUnavailable(
+            f"TensorRT {version} is not supported: trtbench supports TensorRT >= {low[0]}.{low[1]}, < {high[0]}",
+            f"install a supported one: pip install 'tensorrt>={low[0]}.{low[1]},<{high[0]}' "
+            "(or `pip install 'trtbench[gpu]'`)")
 
 
 def runtime_info(trt: Any) -> RuntimeInfo:
@@ -106,13 +131,15 @@ def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequenc
     load_plugins(trt, plugins)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(_strongly_typed_flag(trt))
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
     parser = trt.OnnxParser(network, logger)
     log.info("parsing %s", onnx_path)
     if not parser.parse_from_file(str(onnx_path)):
         raise TrtbenchError(f"TensorRT {trt.__version__} cannot parse {onnx_path.name}:\n  " + "\n  ".join(
             _parser_errors(parser)), f"run `trtbench check {onnx_path}` for a node-by-node audit")
+    plugin_layers = plugin_layer_names(trt, network)
     config = builder.create_builder_config()
+    tf32 = allow_tf32(config, trt, meta.precision)
     if workspace_gib:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gib * 2**30))
     config.builder_optimization_level = opt_level
@@ -138,8 +165,8 @@ def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequenc
         profiles=[{p.name: p.to_dict() for p in profiles}], source_onnx=str(onnx_path.resolve()),
         source_onnx_sha256=file_sha256(onnx_path), engine_bytes=output.stat().st_size,
         engine_sha256=file_sha256(output), metadata=asdict(meta),
-        builder={"workspace_gib": workspace_gib, "opt_level": opt_level, "strongly_typed": True,
-                 "timing_cache": str(timing_cache) if timing_cache else None},
+        builder={"workspace_gib": workspace_gib, "opt_level": opt_level, "strongly_typed": True, "tf32": tf32,
+                 "plugin_layers": plugin_layers, "timing_cache": str(timing_cache) if timing_cache else None},
         plugins=[str(plugin_file(p).resolve()) for p in plugins]))
     return output
 
@@ -152,10 +179,24 @@ def static_input_dims(onnx_path: str | Path) -> dict[str, list[int | None]]:
             for i in model.graph.input if i.name not in initializers}
 
 
-def _strongly_typed_flag(trt: Any) -> int:
-    # TensorRT 11 networks are strongly typed by construction and may not expose the flag any more.
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
-    return 0 if flag is None else 1 << int(flag)
+def allow_tf32(config: Any, trt: Any, precision: str) -> bool:
+    """Clear TF32 (on by default) for fp32 artifacts; keep it for fp16/int8, whose tolerance covers it.
+
+    TF32 rounds FP32 matmul/conv inputs to a 10-bit mantissa (fp16's), ~1e-3 relative: an fp32 engine
+    built with it would fail fp32's 1e-4 parity tolerance. Returns whether TF32 stays allowed (recorded).
+    """
+    if precision == "fp32":
+        config.clear_flag(trt.BuilderFlag.TF32)
+        return False
+    return True
+
+
+def plugin_layer_names(trt: Any, network: Any) -> list[str]:
+    """Names of the parsed network's plugin layers: where a registered plugin replaced an ONNX node or local
+    function (TensorRT >= 10.7 prefers a plugin over a same-named local function's body)."""
+    kinds = {getattr(trt.LayerType, name) for name in ("PLUGIN", "PLUGIN_V2", "PLUGIN_V3")
+             if hasattr(trt.LayerType, name)}
+    return [layer.name for layer in (network.get_layer(i) for i in range(network.num_layers)) if layer.type in kinds]
 
 
 def _parser_errors(parser: Any) -> list[str]:
@@ -173,7 +214,9 @@ def _attach_timing_cache(config: Any, path: str | Path | None) -> Any:
     previous = Path(path).read_bytes() if path and Path(path).is_file() else b""
     try:
         cache = config.create_timing_cache(previous)
-    except Exception:  # a corrupt cache file: start afresh rather than fail the build
+    except Exception:  # noqa: BLE001 - whatever TensorRT raises for a corrupt blob, the remedy is a new cache
+        cache = None
+    if cache is None:  # a corrupt cache file (an exception, or no cache returned): start afresh, not fail
         log.warning("timing cache %s is unreadable; starting a new one", path)
         cache = config.create_timing_cache(b"")
     if not config.set_timing_cache(cache, ignore_mismatch=False):

@@ -18,6 +18,7 @@ from torch import nn  # a source is any registry model (Clay GeoModel, UNet) or 
 
 from ..engine_meta import ENGINE_SUFFIXES
 from ..errors import InputError
+from ..fileio import check_writable
 from ..metadata import ModelMetadata, read_onnx_metadata
 from ..models import GeoModel
 from .dynamic_bands import band_agnostic_request
@@ -75,16 +76,29 @@ def export_artifact(source: GeoModel | str | Path, output: str | Path, request: 
     return written
 
 
+def check_export_output(output: str | Path, fmt: str) -> Path:
+    """Refuse an output the export could not write (wrong suffix for ``fmt``, a folder, no writable folder)
+    before a model is built; the engine's sidecar and precision ONNX go beside it."""
+    output = Path(output)
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format '{fmt}'", f"use one of: {', '.join(FORMATS)}")
+    want = (".onnx",) if fmt == "onnx" else ENGINE_SUFFIXES
+    if output.suffix.lower() not in want and not output.is_dir():
+        raise InputError(f"-o {output} does not end in {' or '.join(want)} for --format {fmt}",
+                         f"name the output e.g. {output.stem}{want[0]}")
+    return check_writable(output, option="-o", suffixes=want)
+
+
 def _validate(source: GeoModel | str | Path, output: Path, request: ExportRequest,
               meta: ModelMetadata) -> list[ShapeProfile] | None:
-    if request.format not in FORMATS:
-        raise InputError(f"unknown format '{request.format}'", f"use one of: {', '.join(FORMATS)}")
+    check_export_output(output, request.format)
     if request.precision not in PRECISIONS:
         raise InputError(f"unknown precision '{request.precision}'", f"use one of: {', '.join(PRECISIONS)}")
-    want = (".onnx",) if request.format == "onnx" else ENGINE_SUFFIXES
-    if output.suffix.lower() not in want:
-        raise InputError(f"-o {output} does not end in {' or '.join(want)} for --format {request.format}",
-                         f"name the output e.g. {output.stem}{want[0]}")
+    if isinstance(source, nn.Module) and (meta.input_size % meta.patch_size or meta.input_size < meta.patch_size):
+        size = max(meta.patch_size, meta.input_size // meta.patch_size * meta.patch_size)
+        raise InputError(f"--input-size {meta.input_size} is not a multiple of {meta.model}'s patch size "
+                         f"{meta.patch_size}: eval and predict could not use the recorded tile",
+                         f"pass --input-size {size}")
     if not isinstance(source, nn.Module) and Path(source).resolve() == output.resolve():
         raise InputError("the output would overwrite the input ONNX file", "choose another -o")
     if not isinstance(source, nn.Module) and request.format == "onnx" and request.precision == "fp32":

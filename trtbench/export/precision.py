@@ -13,7 +13,9 @@ precision) and run in ONNX Runtime on CPU, which is how their accuracy cost is m
   stay float32 so callers feed the same arrays.
 - INT8: ONNX Runtime's ``quantize_static`` in QDQ format with symmetric scales (zero points 0, the only
   form TensorRT accepts), weights per channel, biases left in float (TensorRT has no INT32 DQ), and
-  activation ranges calibrated on real chips tiled and normalised exactly as ``eval`` does.
+  activation ranges calibrated on real chips tiled and normalised exactly as ``eval`` does. A
+  band-agnostic artifact is calibrated on one band set, fed as ``eval`` feeds it (pixels, wavelengths,
+  GSD): the sensor named by ``--data-bands``, else the artifact's default band set.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from ..bands import bind_bands, model_feed
 from ..errors import InputError, TrtbenchError
 from ..metadata import ModelMetadata, read_onnx_metadata
 from ..raster import expand_rasters
-from .onnx_export import save_checked, write_metadata
+from ..sensors import SENSORS
+from .onnx_proto import save_checked, write_metadata
 
 log = logging.getLogger(__name__)
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -184,10 +188,14 @@ def _merge_every(batches: int) -> int:
 
 
 class ChipCalibrationReader:
-    """ONNX Runtime ``CalibrationDataReader`` over normalised tiles of real chips, one tile per batch."""
+    """ONNX Runtime ``CalibrationDataReader`` over normalised tiles of real chips, one tile per batch.
 
-    def __init__(self, input_name: str, tiles: Sequence[np.ndarray]):
-        self.input_name = input_name
+    Each batch holds every input the artifact takes (:func:`trtbench.bands.model_feed`): the pixels, and
+    for a band-agnostic artifact the wavelengths and GSD of the band set ``meta`` is bound to.
+    """
+
+    def __init__(self, meta: ModelMetadata, tiles: Sequence[np.ndarray]):
+        self.meta = meta
         self.tiles = list(tiles)
         self._next = 0
 
@@ -196,7 +204,7 @@ class ChipCalibrationReader:
             return None
         tile = self.tiles[self._next]
         self._next += 1
-        return {self.input_name: tile[None].astype(np.float32)}
+        return model_feed(self.meta, tile[None].astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.tiles)
@@ -221,6 +229,29 @@ def calibration_tiles(meta: ModelMetadata, calib_data: Sequence[str | Path], sam
     return tiles
 
 
+def _float_nodes(src: str | Path, meta: ModelMetadata, work: Path) -> tuple[Path, list[str]]:
+    """The nodes INT8 leaves in float, as for FP16: those that do not depend on the pixel values (a band-agnostic
+    artifact's weight generator, position embeddings). Calibrated on one band set, their ranges would clip
+    the weights generated for another; they run once per band set, so float costs nothing. Returns the
+    model to quantize (a copy with named nodes when some had no name) and those node names."""
+    model = onnx.load(str(src), load_external_data=False)   # the graph is enough to name the nodes
+    if all(node.name for node in model.graph.node):
+        return Path(src), sorted(pixel_independent_nodes(model.graph, meta.inputs[0]))
+    model = onnx.load(str(src))
+    _name_nodes(model.graph)
+    named = work / "named.onnx"
+    onnx.save(model, str(named))
+    return named, sorted(pixel_independent_nodes(model.graph, meta.inputs[0]))
+
+
+def calibration_band_set(meta: ModelMetadata, data_bands: Sequence[str] | None) -> ModelMetadata:
+    """The band set INT8 ranges are measured on: a band-agnostic artifact bound to the sensor that
+    ``--data-bands`` names (the calibration files' sensor), else its default set; a fixed-band artifact's own."""
+    if meta.band_mode == "dynamic" and data_bands and len(data_bands) == 1 and data_bands[0] in SENSORS:
+        return bind_bands(meta, sensor=data_bands[0])
+    return meta
+
+
 def calibration_files(calib_data: Sequence[str | Path]) -> list[Path]:
     """GeoTIFFs named directly or found (sorted) in named folders."""
     if not calib_data:
@@ -242,13 +273,15 @@ def quantize_int8(src: str | Path, dst: str | Path, calib_data: Sequence[str | P
     if method not in methods:
         raise InputError(f"unknown calibration method '{method}'", f"use one of: {', '.join(CALIB_METHODS)}")
     meta = read_onnx_metadata(src)
-    reader = ChipCalibrationReader(meta.inputs[0], calibration_tiles(meta, calib_data, samples, data_bands, tile))
-    log.info("calibrating INT8 ranges on %d tile(s)", len(reader))
+    bound = calibration_band_set(meta, data_bands)
+    reader = ChipCalibrationReader(bound, calibration_tiles(bound, calib_data, samples, data_bands, tile))
+    log.info("calibrating INT8 ranges on %d tile(s) of %s (%s)", len(reader), bound.sensor, ", ".join(bound.bands))
     with tempfile.TemporaryDirectory(prefix="trtbench-int8-") as work:
         quantized = Path(work) / "int8.onnx"
+        source, excluded = _float_nodes(src, meta, Path(work))
         try:
-            quantize_static(str(src), str(quantized), reader, quant_format=QuantFormat.QDQ,
-                            op_types_to_quantize=list(INT8_OPS), per_channel=True,
+            quantize_static(str(source), str(quantized), reader, quant_format=QuantFormat.QDQ,
+                            op_types_to_quantize=list(INT8_OPS), per_channel=True, nodes_to_exclude=excluded,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                             calibrate_method=methods[method],
                             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,

@@ -1,7 +1,13 @@
-"""Models: the registry, Clay's encoder, task heads and strict checkpoint loading."""
+"""Models: the registry, the model families (Clay, DOFA, UNet), task heads and strict checkpoint loading.
 
+Importing the package imports every family module, which registers its models (timm's pattern).
+"""
+
+from . import clay, dofa, unet  # noqa: F401  (registration happens at import)
+from .build import create_model, model_from_checkpoint, parameter_count, rebuild_reference
 from .checkpoint import save_model
 from .geomodel import GeoModel
-from .registry import create_model, list_models, model_from_checkpoint, rebuild_reference, resolve_model_name
+from .registry import MODELS, list_models, resolve_model_name
 
-__all__ = ["GeoModel", "create_model", "list_models", "model_from_checkpoint", "rebuild_reference", "resolve_model_name", "save_model"]
+__all__ = ["MODELS", "GeoModel", "create_model", "list_models", "model_from_checkpoint", "parameter_count",
+           "rebuild_reference", "resolve_model_name", "save_model"]

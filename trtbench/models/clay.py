@@ -10,11 +10,16 @@ which is how the fixed-band export folds it into a plain convolution.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .checkpoint import clay_official_state
+from .heads import tap_layers
+from .registry import ENCODER, ModelFacts, register_model
 
 WAVE_DIM = 128
 LATENT_TOKENS = 128
@@ -194,6 +199,7 @@ class ClayEncoder(nn.Module):
         self.size = size
         self.dim = size.dim
         self.patch_size = size.patch_size
+        self.patch_padding = 0  # the generated kernel is applied without padding (stride == kernel)
         self.cls_token = nn.Parameter(torch.randn(1, 1, size.dim) * 0.02)
         self.patch_embedding = DynamicEmbedding(size.patch_size, size.dim)
         self.transformer = Transformer(size.dim, size.depth, size.heads, size.dim_head,
@@ -201,6 +207,9 @@ class ClayEncoder(nn.Module):
 
     def patch_kernel(self, waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.patch_embedding.kernel(waves)
+
+    def raw_patch_kernel(self, waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.patch_embedding.raw_kernel(waves)
 
     def embed(self, patches: torch.Tensor, gsd: float | torch.Tensor, time: torch.Tensor | None,
               latlon: torch.Tensor | None) -> torch.Tensor:
@@ -222,3 +231,26 @@ class ClayEncoder(nn.Module):
 
 def _zeros_if_none(value: torch.Tensor | None, batch: int, like: torch.Tensor) -> torch.Tensor:
     return like.new_zeros(batch, 4) if value is None else value.to(like.dtype)
+
+
+# v1.5 is the released large Clay model, v1.0 the released base model; tiny and small are test sizes.
+_CLAY_NAMES = (("clay_v1_5", "large", ("v1.5",), "Clay v1.5 (clay-v1.5.ckpt)"),
+               ("clay_v1", "base", ("v1", "v1.0"), "Clay v1.0 base (clay-v1-base.ckpt)"),
+               ("clay_large", "large", ("large",), "Clay v1.5 (clay-v1.5.ckpt)"),
+               ("clay_base", "base", ("base",), "Clay v1.0 base (clay-v1-base.ckpt)"),
+               ("clay_small", "small", ("small",), None),
+               ("clay_tiny", "tiny", ("tiny",), None))
+
+for _name, _variant, _aliases, _weights in _CLAY_NAMES:
+    _size = CLAY_SIZES[_variant]
+    register_model(_name, ModelFacts(
+        family="clay", label="Clay", variant=_variant, kind=ENCODER, patch_size=_size.patch_size, input_size=256,
+        band_convention="any bands: the patch kernel is generated from their centre wavelengths; GSD scales "
+                        "the position embedding",
+        wavelength_units="µm", normalisation="Clay's per-platform mean/std (the sensor table)",
+        embed_dim=_size.dim, depth=_size.depth, upernet_layers=tap_layers(_size.depth), band_agnostic="clay",
+        official_weights=_weights,
+        source="Clay-foundation/model src/model.py and configs/metadata.yaml; Clay documentation",
+    ), aliases=_aliases, default=_name == "clay_v1_5",
+        official_state=functools.partial(clay_official_state, sizes=CLAY_SIZES))(
+        lambda size=_size: ClayEncoder(size))

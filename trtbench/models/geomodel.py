@@ -7,12 +7,16 @@ from torch import nn
 
 from ..errors import TrtbenchError
 from ..metadata import ModelMetadata
-from .clay import ClayEncoder
 from .heads import HEADS
 
 
 class GeoModel(nn.Module):
-    """Clay encoder with an optional task head, bound to one band set (its metadata).
+    """A wavelength-conditioned encoder (Clay, DOFA) with an optional task head, bound to one band set.
+
+    The encoder provides ``patch_embedding(pixels, waves)``, ``patch_kernel(waves)`` (the generated conv
+    weight and bias; ``raw_patch_kernel`` before the scales, for the band-agnostic export),
+    ``patch_size``/``patch_padding``, ``embed(patches, gsd, time, latlon)`` (position encodings and CLS),
+    ``transformer(tokens, collect)`` and ``size`` (for the heads).
 
     ``forward(pixels)`` takes normalised pixels ``[B, C, H, W]`` in the metadata's band order and
     returns the outputs named in ``metadata.outputs``: ``features [B, D, H/p, W/p]`` and
@@ -21,7 +25,7 @@ class GeoModel(nn.Module):
     :meth:`folded` gives the same model with the generated kernel frozen into a plain Conv2d.
     """
 
-    def __init__(self, encoder: ClayEncoder, metadata: ModelMetadata, head: nn.Module | None = None):
+    def __init__(self, encoder: nn.Module, metadata: ModelMetadata, head: nn.Module | None = None):
         super().__init__()
         self.encoder = encoder
         self.head = head
@@ -60,7 +64,8 @@ class GeoModel(nn.Module):
     def folded(self) -> GeoModel:
         """The same model (shared weights) with the band embedding evaluated once into a Conv2d."""
         weight, bias = self.encoder.patch_kernel(self.waves)
-        conv = nn.Conv2d(weight.shape[1], weight.shape[0], self.encoder.patch_size, stride=self.encoder.patch_size)
+        p = self.encoder.patch_size
+        conv = nn.Conv2d(weight.shape[1], weight.shape[0], p, stride=p, padding=self.encoder.patch_padding)
         conv.weight.copy_(weight)
         conv.bias.copy_(bias)
         twin = GeoModel(self.encoder, self.metadata, self.head)
@@ -68,7 +73,7 @@ class GeoModel(nn.Module):
         return twin.train(self.training)
 
 
-def build_head(name: str | None, encoder: ClayEncoder, task: str, num_classes: int | None) -> nn.Module | None:
+def build_head(name: str | None, encoder: nn.Module, task: str, num_classes: int | None) -> nn.Module | None:
     if task == "embedding":
         return None
     if name not in HEADS:

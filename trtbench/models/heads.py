@@ -9,11 +9,19 @@ head is plain convolutions, interpolation and pooling that ONNX expresses for an
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .clay import ClaySize
+
+class EncoderSize(Protocol):
+    """What a head needs to know of its encoder (Clay's and DOFA's size records both have it)."""
+
+    dim: int
+    depth: int
+    patch_size: int
 
 
 def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
@@ -45,7 +53,7 @@ class PixelShuffleHead(nn.Module):
     layers: tuple[int, ...] = ()
     tasks = DENSE_TASKS
 
-    def __init__(self, size: ClaySize, out_channels: int, width: int = 256, shuffle_channels: int = 64):
+    def __init__(self, size: EncoderSize, out_channels: int, width: int = 256, shuffle_channels: int = 64):
         super().__init__()
         dim, patch_size = size.dim, size.patch_size
 
@@ -69,7 +77,7 @@ class UPerNetHead(nn.Module):
 
     tasks = DENSE_TASKS
 
-    def __init__(self, size: ClaySize, out_channels: int, width: int = 256):
+    def __init__(self, size: EncoderSize, out_channels: int, width: int = 256):
         super().__init__()
         self.layers = tap_layers(size.depth)
         dim = size.dim
@@ -109,7 +117,7 @@ class LinearHead(nn.Module):
     layers: tuple[int, ...] = ()
     tasks = ("classification",)
 
-    def __init__(self, size: ClaySize, out_channels: int):
+    def __init__(self, size: EncoderSize, out_channels: int):
         super().__init__()
         self.out = nn.Linear(size.dim, out_channels)
 

@@ -1,181 +1,131 @@
-"""Model registry in the spirit of timm: ``create_model("clay_v1_5", checkpoint=..., sensor=..., bands=...)``."""
+"""The model registry, after timm's ``register_model``: a family is one module plus one registration.
+
+A family module (``clay.py``, ``dofa.py``, ``unet.py``) registers each of its names with
+:func:`register_model`, giving the builder and the model's facts (:class:`ModelFacts`: patch and input
+size, how bands are bound, wavelength units, normalisation, UPerNet tap levels, official weights and
+where the facts come from). ``trtbench.models`` imports every family module, so the registry is full as
+soon as the package is imported; :mod:`trtbench.models.build` turns a name into a model and
+``trtbench models`` lists the facts. This module imports no model code, so family modules can import it
+without a cycle.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from ..errors import CheckpointError, TrtbenchError
-from ..fileio import file_sha256
-from ..metadata import ModelMetadata
-from ..sensors import Sensor, get_sensor
-from .checkpoint import (
-    checkpoint_metadata,
-    clay_encoder_state,
-    infer_clay_variant,
-    load_strict,
-    read_checkpoint,
-)
-from .clay import CLAY_SIZES, ClayEncoder
-from .geomodel import GeoModel, build_head
-from .unet import UNET_SIZES, UNet
+from ..errors import TrtbenchError
+
+ENCODER = "encoder"  # the builder returns an encoder; a GeoModel wraps it with a task head
+MODEL = "model"      # the builder takes the metadata and returns the whole network (its own decoder)
+
+# ENCODER: builder() -> encoder; MODEL: builder(metadata) -> network.
+Builder = Callable[..., nn.Module]
+# Official checkpoint adapter: (checkpoint dict, its path, registered variant) -> encoder state dict with
+# the module's own key names; raises CheckpointError naming what does not fit (layout, size).
+OfficialState = Callable[[Mapping, "str | Path", str], dict[str, torch.Tensor]]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a registered model is: recorded in its metadata, listed by ``trtbench models``."""
+
+    family: str                 # "clay", "dofa", "unet": the export recipe and the family's label
+    label: str                  # how people write the family: "Clay", "DOFA", "UNet"
+    variant: str                # size within the family
+    kind: str                   # ENCODER (wrapped with a head) or MODEL (whole network)
+    patch_size: int             # input edges are multiples of this (patch size, or UNet's downsampling)
+    input_size: int             # the edge the model was pre-trained (or is meant to run) at
+    band_convention: str        # how the input bands are bound to the weights
+    wavelength_units: str | None  # what the band embedding reads; None where bands are fixed channels
+    normalisation: str          # what the input pixels must be normalised with
+    embed_dim: int | None = None  # encoder width (None for whole networks)
+    depth: int | None = None      # encoder blocks
+    upernet_layers: tuple[int, ...] | None = None  # encoder blocks UPerNet taps (None: no UPerNet)
+    band_agnostic: str | None = None  # DynamicPatchEmbed convention for --dynamic-bands ("clay", "dofa")
+    official_weights: str | None = None  # the released checkpoint the official loader reads
+    source: str = ""            # where the facts come from (paper, official repository file)
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What a registry name builds: a model family (which decides the builder) and its size."""
+    """A registry entry: a name, its facts, its builder and (if weights were released) their adapter."""
 
-    family: str   # "clay" (encoder + head) or "unet" (baseline trained from scratch)
-    variant: str  # a key of CLAY_SIZES or UNET_SIZES
+    name: str
+    facts: ModelFacts
+    build: Builder
+    official_state: OfficialState | None = None
+    aliases: tuple[str, ...] = ()     # variant spellings that select this entry within its family
+    default: bool = False             # the entry a bare family name selects
+
+    @property
+    def family(self) -> str:
+        return self.facts.family
+
+    @property
+    def variant(self) -> str:
+        return self.facts.variant
 
 
-# v1.5 is the released large Clay model, v1.0 the released base model.
-MODELS: dict[str, ModelSpec] = {
-    "clay_v1_5": ModelSpec("clay", "large"),
-    "clay_v1": ModelSpec("clay", "base"),
-    "clay_large": ModelSpec("clay", "large"),
-    "clay_base": ModelSpec("clay", "base"),
-    "clay_small": ModelSpec("clay", "small"),
-    "clay_tiny": ModelSpec("clay", "tiny"),
-    "unet": ModelSpec("unet", "base"),
-    "unet_small": ModelSpec("unet", "small"),
-}
-VARIANT_ALIASES = {"v1.5": "clay_v1_5", "v1": "clay_v1", "v1.0": "clay_v1", "large": "clay_large",
-                   "base": "clay_base", "small": "clay_small", "tiny": "clay_tiny"}
-DEFAULT_INPUT_SIZE = 256
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(name: str, facts: ModelFacts, *, aliases: tuple[str, ...] = (), default: bool = False,
+                   official_state: OfficialState | None = None) -> Callable[[Builder], Builder]:
+    """Decorator registering ``builder`` under ``name`` with its facts; returns the builder unchanged."""
+    if facts.kind not in (ENCODER, MODEL):
+        raise ValueError(f"{name}: kind must be {ENCODER!r} or {MODEL!r}, not {facts.kind!r}")
+
+    def register(builder: Builder) -> Builder:
+        if name in MODELS:
+            raise ValueError(f"model '{name}' is registered twice")
+        if default and any(s.default and s.family == facts.family for s in MODELS.values()):
+            raise ValueError(f"family '{facts.family}' has two default models")
+        MODELS[name] = ModelSpec(name, facts, builder, official_state, tuple(a.lower() for a in aliases), default)
+        return builder
+
+    return register
 
 
 def list_models() -> list[str]:
     return list(MODELS)
 
 
+def families() -> list[str]:
+    return list(dict.fromkeys(s.family for s in MODELS.values()))
+
+
+def get_spec(name: str) -> ModelSpec:
+    if name not in MODELS:
+        raise TrtbenchError(f"unknown model '{name}'",
+                            f"use one of: {', '.join(MODELS)} (`trtbench models` lists them)")
+    return MODELS[name]
+
+
 def resolve_model_name(family: str, variant: str | None) -> str:
-    """``("clay", "v1.5") -> "clay_v1_5"``; also accepts a registry name as ``family``."""
-    if family == "unet" and variant not in (None, "base"):
-        if f"unet_{variant}" not in MODELS:
-            raise TrtbenchError(f"unknown UNet variant '{variant}'", f"use one of: {', '.join(UNET_SIZES)}")
-        return f"unet_{variant}"
+    """``("clay", "v1.5") -> "clay_v1_5"``, ``("dofa", "large") -> "dofa_large"``; a registry name passes through."""
+    if family in families() and (variant is not None or family not in MODELS):
+        members = [s for s in MODELS.values() if s.family == family]
+        if variant is None:
+            return next(s.name for s in members if s.default)
+        key = variant.lower()
+        for spec in members:
+            if key in spec.aliases or spec.name == key or spec.name == f"{family}_{key}":
+                return spec.name
+        spellings = [a for s in members for a in s.aliases] or [s.variant for s in members]
+        raise TrtbenchError(f"unknown {members[0].facts.label} variant '{variant}'",
+                            f"use one of: {', '.join(dict.fromkeys(spellings))}")
     if family in MODELS:
         return family
-    if family != "clay":
-        raise TrtbenchError(f"unknown model family '{family}'", f"use one of: clay, {', '.join(MODELS)}")
-    key = (variant or "v1.5").lower()
-    if key not in VARIANT_ALIASES:
-        raise TrtbenchError(f"unknown Clay variant '{variant}'", f"use one of: {', '.join(VARIANT_ALIASES)}")
-    return VARIANT_ALIASES[key]
+    raise TrtbenchError(f"unknown model family '{family}'", f"use one of: {', '.join([*families(), *MODELS])}")
 
 
-def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str | Sensor = "sentinel-2-l2a",
-                 bands: Sequence[str] | None = None, task: str = "embedding", head: str | None = None,
-                 num_classes: int | None = None, class_names: Sequence[str] | None = None,
-                 seed: int | None = None, input_size: int = DEFAULT_INPUT_SIZE) -> GeoModel | UNet:
-    """Build a registered model bound to a band set, in eval mode.
-
-    Clay models are an encoder plus ``head``; a UNet has its own decoder (``head`` None or "unet").
-
-    ``checkpoint`` is an official Clay Lightning checkpoint (encoder loaded strictly; the head, if
-    any, is a seeded init) or a trtbench checkpoint (everything loaded strictly; its metadata wins
-    over the arguments). Without a checkpoint the weights are a seeded random init. The seed
-    (default 0) is recorded in the metadata so the reference can be rebuilt exactly.
-    """
-    if checkpoint is not None:
-        ckpt = read_checkpoint(checkpoint)
-        stored = checkpoint_metadata(ckpt)
-        if stored is not None:
-            return _from_trtbench_checkpoint(name, ckpt, stored, checkpoint)
-    if name not in MODELS:
-        raise TrtbenchError(f"unknown model '{name}'", f"use one of: {', '.join(MODELS)}")
-    spec = MODELS[name]
-    table = get_sensor(sensor) if isinstance(sensor, str) else sensor
-    table = table.select(bands)
-    seed = 0 if seed is None else seed  # recorded, so a seeded random part (init or head) can be rebuilt
-    if spec.family == "unet":
-        head = _unet_head(name, task, head)
-    meta = ModelMetadata(
-        model=name, family=spec.family, variant=spec.variant, sensor=table.name, bands=table.band_names,
-        wavelengths=table.wavelengths, mean=table.mean, std=table.std, gsd=table.gsd,
-        patch_size=_size_multiple(spec), input_size=input_size, task=task,
-        head=head if task != "embedding" else None, num_classes=num_classes,
-        class_names=list(class_names) if class_names else None,
-        embed_dim=CLAY_SIZES[spec.variant].dim if spec.family == "clay" else None,
-        outputs=["features", "cls"] if task == "embedding" else ["logits"], seed=seed,
-    )
-    torch.manual_seed(seed)
-    model = _build(meta)
-    if checkpoint is not None:
-        if spec.family != "clay":
-            raise CheckpointError(f"{checkpoint} is not a trtbench checkpoint, and a {name} has no official weights",
-                                  "pass a checkpoint written by `trtbench train`, or train from scratch")
-        state = clay_encoder_state(ckpt, checkpoint)
-        found = infer_clay_variant(state)
-        if found is not None and found != spec.variant:
-            raise CheckpointError(f"{checkpoint} holds a Clay '{found}' encoder but '{name}' is '{spec.variant}'",
-                                  f"use --variant {found}")
-        load_strict(model.encoder, state, f"{checkpoint} (encoder)")
-        model.metadata = meta.with_(checkpoint=str(Path(checkpoint).resolve()),
-                                    checkpoint_sha256=file_sha256(checkpoint))
-    return model.eval()
-
-
-def _size_multiple(spec: ModelSpec) -> int:
-    """The input edge must be a multiple of this: Clay's patch, or the UNet's total downsampling."""
-    if spec.family == "unet":
-        return 2 ** UNET_SIZES[spec.variant][1]
-    return CLAY_SIZES[spec.variant].patch_size
-
-
-def _unet_head(name: str, task: str, head: str | None) -> str:
-    if task not in ("segmentation", "regression"):
-        raise TrtbenchError(f"{name} is a dense baseline and cannot do {task}",
-                            "use --task segmentation or regression, or a Clay model")
-    if head not in (None, "unet"):
-        raise TrtbenchError(f"{name} has its own decoder; head '{head}' does not apply", "drop --head for a UNet")
-    return "unet"
-
-
-def _build(meta: ModelMetadata) -> GeoModel | UNet:
-    """A freshly initialised network for ``meta`` (seed the RNG first for a reproducible init)."""
-    if meta.family == "unet":
-        out = 1 if meta.task == "regression" else meta.num_classes
-        if not out or out < 1:
-            raise TrtbenchError(f"a {meta.task} UNet needs --num-classes >= 1", "pass --num-classes")
-        return UNet(meta, out, *UNET_SIZES[meta.variant])
-    encoder = ClayEncoder(CLAY_SIZES[meta.variant])
-    return GeoModel(encoder, meta, build_head(meta.head, encoder, meta.task, meta.num_classes))
-
-
-def model_from_checkpoint(path: str | Path) -> GeoModel | UNet:
-    """A model rebuilt from a trtbench checkpoint alone (its metadata says what it is)."""
-    ckpt = read_checkpoint(path)
-    meta = checkpoint_metadata(ckpt)
-    if meta is None:
-        raise CheckpointError(f"{path} carries no trtbench metadata (it is not from `trtbench train` or save_model)",
-                              "for an official Clay checkpoint use `trtbench export clay --checkpoint FILE`")
-    return _from_trtbench_checkpoint(meta.model, ckpt, meta, path)
-
-
-def _from_trtbench_checkpoint(name: str, ckpt: dict, meta: ModelMetadata, path: str | Path) -> GeoModel | UNet:
-    if name not in (meta.model, meta.family):
-        raise CheckpointError(f"{path} is a '{meta.model}' checkpoint, not '{name}'", f"use {meta.model}")
-    model = _build(meta)
-    load_strict(model, ckpt["state_dict"], str(path))
-    model.metadata = meta.with_(checkpoint=str(Path(path).resolve()), checkpoint_sha256=file_sha256(path))
-    return model.eval()
-
-
-def rebuild_reference(meta: ModelMetadata, checkpoint: str | Path | None = None) -> GeoModel | UNet:
-    """The PyTorch model an artifact was exported from: from ``checkpoint``, the recorded one, or the seed."""
-    checkpoint = checkpoint or meta.checkpoint
-    if checkpoint is None and meta.seed is None:
-        raise TrtbenchError("the artifact records neither a checkpoint nor a seed", "pass --reference CKPT")
-    if checkpoint is not None and not Path(checkpoint).is_file():
-        raise TrtbenchError(f"reference checkpoint not found: {checkpoint}", "pass --reference with its current path")
-    if checkpoint is not None and meta.checkpoint_sha256 and file_sha256(checkpoint) != meta.checkpoint_sha256:
-        raise CheckpointError(f"{checkpoint} is not the checkpoint this artifact was exported from (sha256 differs)",
-                              "pass the checkpoint used at export time")
-    return create_model(meta.model, checkpoint=checkpoint, sensor=meta.sensor_table(), bands=meta.bands,
-                        task=meta.task, head=meta.head, num_classes=meta.num_classes,
-                        class_names=meta.class_names, seed=meta.seed, input_size=meta.input_size)
+def facts_dict(spec: ModelSpec) -> dict:
+    """The facts as plain JSON-ready data, with the registry name."""
+    data = asdict(spec.facts)
+    data["upernet_layers"] = list(spec.facts.upernet_layers) if spec.facts.upernet_layers else None
+    return {"name": spec.name, **data, "aliases": list(spec.aliases), "default": spec.default}

@@ -11,7 +11,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import TrtbenchError
 from ..metadata import ModelMetadata
+from .registry import MODEL, ModelFacts, register_model
 
 # registry variant -> (base width, depth)
 UNET_SIZES: dict[str, tuple[int, int]] = {"base": (32, 4), "small": (16, 3)}
@@ -52,3 +54,20 @@ class UNet(nn.Module):
     def folded(self) -> UNet:
         """Nothing is generated from wavelengths: the model exports as it is."""
         return self
+
+
+def build_unet(meta: ModelMetadata) -> UNet:
+    """A UNet of ``meta.variant`` for ``meta``'s bands and task (class logits, or one regression value)."""
+    out = 1 if meta.task == "regression" else meta.num_classes
+    if not out or out < 1:
+        raise TrtbenchError(f"a {meta.task} UNet needs --num-classes >= 1", "pass --num-classes")
+    return UNet(meta, out, *UNET_SIZES[meta.variant])
+
+
+for _variant, _name in (("base", "unet"), ("small", "unet_small")):
+    register_model(_name, ModelFacts(
+        family="unet", label="UNet", variant=_variant, kind=MODEL, patch_size=2 ** UNET_SIZES[_variant][1],
+        input_size=256, band_convention="fixed channels: the band set is fixed when it is trained",
+        wavelength_units=None, normalisation="the sensor table's mean/std (trained from scratch on them)",
+        source="Ronneberger et al. 2015 (baseline trained from scratch; no released weights)",
+    ), aliases=(_variant,), default=_variant == "base")(build_unet)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
+from ..cli_options import EXIT_PARTIAL, check_outputs, emit_json, human_output, json_option
 from ..errors import InputError
 
 
@@ -15,15 +14,17 @@ from ..errors import InputError
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(),
               help="Output folder: <scene>.class.tif / .probabilities.tif / .regression.tif, or .embedding.tif "
                    "(features on the patch grid), + <scene>.json.")
-@click.option("--tile", type=int, help="Tile edge in pixels, a multiple of the patch size [default: artifact's input size].")
-@click.option("--overlap", type=int, help="Pixels shared by neighbouring tiles, blended away [default: tile / 4; "
+@click.option("--tile", type=click.IntRange(min=1), help="Tile edge in pixels, a multiple of the patch size [default: artifact's input size].")
+@click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles, blended away [default: tile / 4; "
                                          "embeddings: a multiple of 4 patches].")
-@click.option("--batch", type=int, default=4, show_default=True, help="Tiles per inference call.")
+@click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per inference call.")
 @click.option("--backend", default="onnxruntime", show_default=True, help="torch, onnxruntime, openvino, tensorrt ...")
-@click.option("--threads", type=int, help="Inference threads per scene [default: the cores, shared among workers].")
+@click.option("--threads", type=click.IntRange(min=1), help="Inference threads per scene [default: the cores, shared among workers].")
 @click.option("--probabilities", is_flag=True, help="Also write per-class probabilities (segmentation).")
 @click.option("--data-bands", help="The scenes' band names (or a sensor name) when the GeoTIFFs do not name them, "
                                    "or the 1-based band numbers of the model's bands, e.g. 3,2,1.")
+@click.option("--strict-bands", is_flag=True, help="Refuse scenes that name no band (by description or colour "
+                                                   "interpretation) instead of warning and assuming their order.")
 @click.option("--sensor", help="Band-agnostic artifacts: the scenes' sensor (e.g. hls-s30, sentinel-1-rtc+sentinel-2-l1c).")
 @click.option("--bands", help="Band-agnostic artifacts: comma-separated bands of --sensor to use, in order.")
 @click.option("--wavelengths", help="Band-agnostic artifacts: centre wavelengths in µm, one per band.")
@@ -31,35 +32,50 @@ from ..errors import InputError
 @click.option("--compress", default="deflate", show_default=True,
               help="COG codec: deflate (read everywhere), zstd (faster and smaller; GDAL >= 2.3 readers) or lzw.")
 @click.option("--resume", is_flag=True, help="Continue interrupted runs (same artifact, scenes and options).")
-@click.option("--workers", type=int, default=1, show_default=True, help="Local Dask workers for many scenes.")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Local Dask workers for many scenes.")
 @click.option("--scheduler", help="Address of an existing Dask scheduler (tcp://host:8786) instead of a local cluster.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@json_option("Write every scene's summary and every failure as JSON to FILE ('-': standard output).")
 def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | None, overlap: int | None, batch: int,
             backend: str, threads: int | None, probabilities: bool, data_bands: str | None, sensor: str | None,
-            bands: str | None, wavelengths: str | None, nodata: float | None, compress: str, resume: bool, workers: int, scheduler: str | None, quiet: bool) -> None:
-    """Map SCENES (GeoTIFFs or quoted globs) with ARTIFACT into Cloud-Optimized GeoTIFFs."""
+            bands: str | None, wavelengths: str | None, nodata: float | None, compress: str, resume: bool, workers: int, scheduler: str | None, quiet: bool,
+            json_path: str | None, strict_bands: bool) -> None:
+    """Map SCENES (GeoTIFFs or quoted globs) with ARTIFACT into Cloud-Optimized GeoTIFFs.
+
+    Exit code 0 when every scene is mapped, 2 on a user mistake (for many scenes: when every scene
+    failed on one), 3 when some scenes of many failed (each is listed on one line; the others are complete).
+    """
     from ..bands import parse_wavelengths
     from .many import expand_scenes, predict_many
     from .scene import PredictOptions
 
+    check_outputs((json_path, "--json"))
     waves = parse_wavelengths(wavelengths)
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, backend=backend, threads=threads,
                              probabilities=probabilities, data_bands=_names(data_bands), sensor=sensor,
                              bands=_names(bands), wavelengths=tuple(waves) if waves else None, nodata=nodata,
-                             compress=compress, resume=resume)
+                             compress=compress, resume=resume, strict_bands=strict_bands)
     result = predict_many(artifact, expand_scenes(scenes), out_dir, options, workers=workers, scheduler=scheduler,
                           progress=not quiet)
+    echo = human_output(json_path)
     for scene, summary in result.done.items():
         secs = summary["seconds"]["total"]
-        click.echo(f"{scene}: {', '.join(summary['outputs'].values())} ({summary['tiles']} tiles, {secs:.1f} s, "
-                   f"{summary['km2']} km²)")
-    for scene, error in result.failed.items():
-        click.echo(f"FAILED {scene}: {error}", err=True)
-    if result.failed:
-        if not result.done:
-            raise InputError(f"all {len(result.failed)} scene(s) failed", "see the messages above")
-        click.echo(json.dumps({"done": len(result.done), "failed": len(result.failed)}), err=True)
-        raise click.exceptions.Exit(1)
+        echo(f"{scene}: {', '.join(summary['outputs'].values())} ({summary['tiles']} tiles, {secs:.1f} s, "
+             f"{summary['km2']} km²)")
+        for warning in summary.get("warnings", []):
+            click.echo(f"warning: {warning}", err=True)
+    for scene, failure in result.failed.items():
+        click.echo(f"FAILED {scene}: {failure.line()}", err=True)
+    emit_json(json_path, lambda: {"done": result.done,
+                                  "failed": {scene: {"problem": f.problem, "fix": f.fix}
+                                             for scene, f in result.failed.items()}})
+    if not result.failed:
+        return
+    total = len(result.done) + len(result.failed)
+    if not result.done and all(f.user_mistake for f in result.failed.values()):
+        raise InputError(f"all {total} scenes failed", "fix each scene named above and run again")
+    click.echo(f"{len(result.done)} of {total} scenes done, {len(result.failed)} failed", err=True)
+    raise click.exceptions.Exit(EXIT_PARTIAL)
 
 
 def _names(value: str | None) -> tuple[str, ...] | None:

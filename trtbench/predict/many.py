@@ -4,6 +4,10 @@ A local cluster (one process per worker) is started by default, or an existing s
 when its address is given; no home-made scheduler. Each scene is independent: a failure is
 recorded with its message and the others carry on. Workers report tile rows done as Dask events,
 which drive one progress bar per scene plus an overall bar in the client.
+
+A scene's failure comes back as a value, not as a raised exception: Dask would log every raised one
+from the worker (with its traceback) and hand the client a re-pickled copy that has lost the
+problem/fix split, so the user would read each failure three times, as Python reprs.
 """
 
 from __future__ import annotations
@@ -19,17 +23,36 @@ from typing import Any
 
 from tqdm import tqdm
 
-from ..errors import InputError
-from ..fileio import file_sha256
+from ..errors import InputError, TrtbenchError
+from ..fileio import check_writable, file_sha256
 from .scene import PredictOptions, artifact_metadata, check_output_dir, predict_scene
 
 PROGRESS_TOPIC = "trtbench-predict-rows"
 
 
+@dataclass(frozen=True)
+class SceneFailure:
+    """Why one scene of many failed: a user mistake (with its fix) or an unexpected error."""
+
+    problem: str
+    fix: str | None = None
+    user_mistake: bool = True
+
+    @classmethod
+    def of(cls, exc: BaseException) -> SceneFailure:
+        if isinstance(exc, TrtbenchError):
+            return cls(_one_line(exc.problem), _one_line(exc.fix) if exc.fix else None)
+        return cls(_one_line(f"unexpected {type(exc).__name__}: {exc}"), None, user_mistake=False)
+
+    def line(self) -> str:
+        """The failure on one line (messages that span lines are joined)."""
+        return self.problem + (f" (fix: {self.fix})" if self.fix else "")
+
+
 @dataclass
 class BatchResult:
     done: dict[str, dict[str, Any]] = field(default_factory=dict)    # scene -> summary
-    failed: dict[str, str] = field(default_factory=dict)             # scene -> error message
+    failed: dict[str, SceneFailure] = field(default_factory=dict)    # scene -> why it failed
 
 
 def expand_scenes(patterns: Sequence[str]) -> list[Path]:
@@ -56,9 +79,30 @@ def expand_scenes(patterns: Sequence[str]) -> list[Path]:
 
 def predict_many(artifact: str | Path, scenes: Sequence[Path], out_dir: str | Path, options: PredictOptions,
                  *, workers: int = 1, scheduler: str | None = None, progress: bool = True) -> BatchResult:
-    """Map every scene; one scene without a scheduler runs in this process, anything else on Dask."""
-    options.bind(artifact_metadata(artifact))  # fail fast on a bad artifact or band set, before any cluster starts
-    check_output_dir(Path(out_dir))
+    """Map every scene; one scene without a scheduler runs in this process, anything else on Dask.
+
+    The artifact, band set, tiling options and output folder are checked before any folder is made or
+    any cluster starts; an output folder this call created is removed again when nothing was written
+    into it (a failed run leaves no empty ``out/`` behind).
+    """
+    options.resolved(options.bind(artifact_metadata(artifact)))   # a bad artifact, band set or tiling: no work
+    if workers < 1:
+        raise InputError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more")
+    out_dir = check_writable(out_dir, "folder", option="-o")
+    created = not out_dir.exists()
+    try:
+        result = _predict_all(artifact, scenes, out_dir, options, workers, scheduler, progress)
+    except BaseException:
+        _remove_if_empty(out_dir, created)
+        raise
+    if not result.done:
+        _remove_if_empty(out_dir, created)
+    return result
+
+
+def _predict_all(artifact: str | Path, scenes: Sequence[Path], out_dir: Path, options: PredictOptions,
+                 workers: int, scheduler: str | None, progress: bool) -> BatchResult:
+    check_output_dir(out_dir)
     digest = file_sha256(artifact)
     if len(scenes) == 1 and scheduler is None:
         return BatchResult(done={str(scenes[0]): predict_scene(artifact, scenes[0], out_dir, options,
@@ -70,13 +114,26 @@ def predict_many(artifact: str | Path, scenes: Sequence[Path], out_dir: str | Pa
         return _run_on(client, artifact, scenes, out_dir, options, digest, progress)
 
 
+def _remove_if_empty(folder: Path, created: bool) -> None:
+    """Remove ``folder`` (and empty folders inside it) if this run created it and wrote nothing that stayed."""
+    if not created or not folder.is_dir():
+        return
+    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            sub.rmdir()   # only succeeds when empty
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
 @contextlib.contextmanager
 def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
     """A Dask client on the given scheduler, or on a local cluster of ``workers`` processes."""
     from distributed import Client, LocalCluster
 
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more")
     if scheduler:
         try:
             client = Client(scheduler, timeout="20s")
@@ -87,7 +144,7 @@ def _client(workers: int, scheduler: str | None) -> Iterator[Any]:
             yield client
         return
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster, \
+                      silence_logs=logging.CRITICAL) as cluster, \
             Client(cluster) as client:
         yield client
 
@@ -117,10 +174,13 @@ def _run_on(client, artifact: str | Path, scenes: Sequence[Path], out_dir: str |
         for future in as_completed(futures):
             scene = futures[future]
             try:
-                result.done[str(scene)] = future.result()
-            except Exception as exc:  # one scene's failure must not lose the others
-                result.failed[str(scene)] = str(exc)
-                overall.write(f"failed: {scene}: {exc}")
+                outcome = future.result()
+            except Exception as exc:  # the worker itself died (killed, out of memory): the others carry on
+                outcome = SceneFailure.of(exc)
+            if isinstance(outcome, SceneFailure):
+                result.failed[str(scene)] = outcome
+            else:
+                result.done[str(scene)] = outcome
             overall.update(1)
     finally:
         client.unsubscribe_topic(PROGRESS_TOPIC)
@@ -129,8 +189,10 @@ def _run_on(client, artifact: str | Path, scenes: Sequence[Path], out_dir: str |
     return result
 
 
-def _remote_scene(artifact: str, scene: str, out_dir: str, options: PredictOptions, digest: str) -> dict[str, Any]:
-    """Runs on a Dask worker: one scene, reporting tile rows to the client through events."""
+def _remote_scene(artifact: str, scene: str, out_dir: str, options: PredictOptions,
+                  digest: str) -> dict[str, Any] | SceneFailure:
+    """Runs on a Dask worker: one scene, reporting tile rows to the client through events; its summary, or
+    why it failed (returned, see the module docstring)."""
     from distributed import get_worker
 
     worker = get_worker()
@@ -138,4 +200,7 @@ def _remote_scene(artifact: str, scene: str, out_dir: str, options: PredictOptio
     def report(name: str, done: int, total: int) -> None:
         worker.log_event(PROGRESS_TOPIC, {"scene": name, "done": done, "total": total})
 
-    return predict_scene(artifact, scene, out_dir, options, progress=False, on_row=report, artifact_hash=digest)
+    try:
+        return predict_scene(artifact, scene, out_dir, options, progress=False, on_row=report, artifact_hash=digest)
+    except Exception as exc:  # one scene's failure must not lose the others
+        return SceneFailure.of(exc)

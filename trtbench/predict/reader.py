@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..metadata import ModelMetadata
 from ..preprocess import normalize
-from ..raster import band_indices, open_raster
+from ..raster import FROM_OPTION, colour_names, gdal_reason, match_bands, open_raster
 from .plan import WindowPlan
 
 
@@ -38,19 +38,25 @@ class SceneInfo:
     transform: object
     nodata: float | None    # the value masked in the input
     indexes: tuple[int, ...]  # 1-based rasterio band indexes, in the model's band order
+    band_match: str = FROM_OPTION   # how the bands were found (trtbench.raster.BandMatch.source)
+    band_warning: str | None = None  # set when their order was assumed
 
 
 def scene_info(path: str | Path, meta: ModelMetadata, data_bands: Sequence[str] | None = None,
-               nodata: float | None = None) -> SceneInfo:
+               nodata: float | None = None, strict_bands: bool = False) -> SceneInfo:
     """Open the header, map the file's bands to the model's, decide the nodata value."""
     with open_raster(path) as ds:
         if ds.count < meta.num_bands:
             raise InputError(f"{path} has {ds.count} band(s) but the model needs {meta.num_bands} "
                              f"({', '.join(meta.bands)})", "pass a scene with the model's bands")
-        indexes = _by_index(meta, ds.count, data_bands) if data_bands and all(b.isdigit() for b in data_bands) \
-            else tuple(i + 1 for i in band_indices(meta, ds.count, ds.descriptions, data_bands))
         value = nodata if nodata is not None else ds.nodata if ds.nodata is not None else meta.nodata
-        return SceneInfo(Path(path), ds.height, ds.width, ds.crs, ds.transform, value, indexes)
+        if data_bands and all(b.isdigit() for b in data_bands):
+            indexes = _by_index(meta, ds.count, data_bands)
+            return SceneInfo(Path(path), ds.height, ds.width, ds.crs, ds.transform, value, indexes)
+        match = match_bands(meta, ds.count, ds.descriptions, colour_names(ds.colorinterp), data_bands,
+                            strict=strict_bands, path=path)
+        return SceneInfo(Path(path), ds.height, ds.width, ds.crs, ds.transform, value,
+                         tuple(i + 1 for i in match.indices), match.source, match.warning)
 
 
 def _by_index(meta: ModelMetadata, count: int, data_bands: Sequence[str]) -> tuple[int, ...]:
@@ -89,7 +95,7 @@ def _read_rows(ds, info: SceneInfo, y0: int, y1: int) -> np.ndarray:
     try:
         return ds.read(info.indexes, window=Window(0, y0, info.width, y1 - y0), out_dtype=np.float32)
     except RasterioError as exc:
-        raise InputError(f"{info.path} is corrupt near rows {y0}-{y1}: {str(exc).splitlines()[0][:160]}",
+        raise InputError(f"{info.path} is corrupt near rows {y0}-{y1}: {gdal_reason(exc)}",
                          "re-download or re-create the scene; its header reads but its pixels do not") from None
 
 

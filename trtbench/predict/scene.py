@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
+from ..artifact import read_artifact_metadata
 from ..backends import Runner, runner_for_artifact
 from ..bands import bind_bands, model_feed
 from ..errors import InputError, TrtbenchError
 from ..fileio import atomic_output, file_sha256
-from ..metadata import ModelMetadata, read_artifact_metadata
+from ..metadata import ModelMetadata
 from .background import Prefetcher, WriteBehind
 from .blend import StripBlender
 from .plan import WindowPlan, check_tiling, default_overlap, output_scale
@@ -51,6 +52,7 @@ class PredictOptions:
     bands: tuple[str, ...] | None = None
     wavelengths: tuple[float, ...] | None = None
     nodata: float | None = None
+    strict_bands: bool = False       # refuse scenes that name no band instead of assuming their order
     resume: bool = False
     compress: str = "deflate"        # COG codec: deflate (every reader), zstd (faster, smaller) or lzw
     gdal_cache_mb: int = 64          # bounded, so memory does not grow with the scene
@@ -149,7 +151,7 @@ class SceneJob:
         check_output_dir(out_dir)
         channels = output_channels(meta)
         products = products_for(meta, channels, opts.probabilities)
-        info = scene_info(scene, meta, opts.data_bands, opts.nodata)
+        info = scene_info(scene, meta, opts.data_bands, opts.nodata, opts.strict_bands)
         scale = output_scale(meta)
         grid = _output_grid(info, scale)
         # Read in whole output cells (the last ones reflect-padded); blend on the output grid.
@@ -249,6 +251,10 @@ class SceneJob:
         info, opts, grid = self.info, self.opts, self.grid
         valid = _valid_pixels(self.works[0])
         pixel_km2 = _pixel_area_km2(grid)
+        warnings = [info.band_warning] if info.band_warning else []
+        if valid == 0:
+            warnings.append(f"{info.path} holds no valid pixel (every input pixel is nodata or NaN): "
+                            "its outputs are all nodata")
         return {
             "scene": str(info.path), "artifact": str(self.artifact), "artifact_sha256": self.artifact_hash,
             "model": self.meta.model, "task": self.meta.task, "bands": self.meta.bands,
@@ -257,7 +263,8 @@ class SceneJob:
             "output_width": grid.width, "output_height": grid.height,   # an embedding's patch grid
             "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch, "tiles": self.plan.tiles,
             "resumed_from_tile_row": first_row or None,
-            "pixels": info.width * info.height, "valid_pixels": valid,
+            "pixels": info.width * info.height, "valid_pixels": valid, "all_nodata": valid == 0,
+            "band_match": info.band_match, "warnings": warnings,
             "km2": None if pixel_km2 is None else round(valid * pixel_km2, 3),
             "fingerprint": json.loads(self.state.fingerprint),
         }

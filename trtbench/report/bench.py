@@ -73,7 +73,9 @@ def _notes(result: BenchResult) -> list[str]:
 
 def _verdict(result: BenchResult) -> str:
     bad = [b.backend for b in result.backends if b.status not in ("ok", "skipped")]
-    return "ALL BACKENDS MATCH THE REFERENCE" if not bad else f"INVALID (not timed): {', '.join(bad)}"
+    if bad:
+        return f"INVALID (not timed): {', '.join(bad)}"
+    return "ALL BACKENDS MATCH THE REFERENCE" if result.measured else "NOTHING MEASURED: every backend was skipped"
 
 
 def bench_table(result: BenchResult) -> str:

@@ -23,8 +23,12 @@ TASK_HEADER = ["metric", "pytorch", "artifact", "delta"]
 def _summary(result: EvalResult) -> str:
     m = result.metadata
     providers = ", ".join(result.backend.get("providers", [result.backend["backend"]]))
+    c = result.coverage
+    covered = (f"{c.labelled_evaluated:,} of {c.labelled:,} labelled pixels ({c.fraction:.1%})" if c.labelled
+               else f"{c.evaluated:,} of {c.pixels:,} pixels ({c.fraction:.1%})")
     return (f"{result.artifact}: {m['model']} ({m['task']}, {len(m['bands'])} bands of {m['sensor']}) on {providers}; "
-            f"{result.tiles} tile(s) of {result.tile_size}x{result.tile_size}; tolerance {result.tolerance:g}; "
+            f"bands by {result.band_match}; {result.tiles} tile(s) of {result.tile_size}x{result.tile_size} "
+            f"covering {covered}; tolerance {result.tolerance:g}; "
             f"time: artifact {result.seconds['artifact']:.2f}s, pytorch {result.seconds['reference']:.2f}s")
 
 
@@ -37,7 +41,8 @@ def eval_table(result: EvalResult) -> str:
 
 
 def eval_markdown(result: EvalResult) -> str:
-    parts = ["# trtbench eval", "", _summary(result), "", "## Parity against PyTorch", "",
+    warnings = [*(f"- warning: {w}" for w in result.warnings), ""] if result.warnings else []
+    parts = ["# trtbench eval", "", _summary(result), "", *warnings, "## Parity against PyTorch", "",
              markdown_table(PARITY_HEADER, _rows(result))]
     if result.task:
         parts += ["", "## Task metrics", "", markdown_table(TASK_HEADER, _task_rows(result))]

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
+from ..cli_options import check_outputs, emit_json, human_output, json_option
 from ..errors import TrtbenchError
+from ..fileio import check_writable
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -24,6 +26,9 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.argument("model")
 @click.option("--variant", help="Clay size (v1.5, v1, small, tiny) or UNet size (base, small).")
 @click.option("--checkpoint", type=click.Path(dir_okay=False), help="Pretrained encoder (official Clay .ckpt).")
+@click.option("--random-init", is_flag=True,
+              help="Clay: start from a seeded random encoder instead of --checkpoint (tests; a frozen random "
+                   "encoder learns nothing). UNets always start from random weights.")
 @click.option("--dataset", required=True,
               help="sen1floods11, hls_burn_scars, mados, ai4smallfarms, biomassters, or chips (generic folder).")
 @click.option("--data-root", required=True, type=click.Path(), help="Extracted dataset folder (layouts: trtbench.data.catalog).")
@@ -32,7 +37,7 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.option("--sensor", help="chips: sensor table of the images, several joined with + (sentinel-1-rtc+sentinel-2-l1c).")
 @click.option("--wavelengths", help="chips: centre wavelength per image band in µm, instead of --sensor.")
 @click.option("--band-names", help="chips: names for --wavelengths (default: the GeoTIFF band descriptions).")
-@click.option("--num-classes", type=int, help="chips: classes in the masks (default: inferred from training masks).")
+@click.option("--num-classes", type=click.IntRange(min=2), help="chips: classes in the masks (default: inferred from training masks).")
 @click.option("--class-names", help="chips: comma-separated class names.")
 @click.option("--task", type=click.Choice(["segmentation", "regression"]), default="segmentation", show_default=True,
               help="chips: what the masks hold (a labels.csv instead of masks/ means classification).")
@@ -40,75 +45,106 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.option("--ignore-index", type=int, default=-1, show_default=True, help="Label value for no data.")
 @click.option("--head", help="Clay head: upernet (default), fcn; linear for classification. UNet: none (own decoder).")
 @click.option("--regime", type=click.Choice(["frozen", "fewshot", "full"]), default="full", show_default=True)
-@click.option("--fraction", type=float, default=1.0, show_default=True, help="Few-shot share of training chips.")
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--batch-size", type=int, default=8, show_default=True)
-@click.option("--lr", type=float, default=1e-4, show_default=True, help="Learning rate (ignored with --lr-search).")
-@click.option("--weight-decay", type=float, default=0.05, show_default=True)
-@click.option("--warmup-epochs", type=int, default=1, show_default=True)
-@click.option("--patience", type=int, default=5, show_default=True, help="Early stopping patience (epochs).")
-@click.option("--input-size", "crop", type=int, default=224, show_default=True, help="Training crop edge in pixels.")
+@click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True, help="Few-shot share of training chips.")
+@click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-4, show_default=True,
+              help="Learning rate (ignored with --lr-search).")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.05, show_default=True)
+@click.option("--warmup-epochs", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=5, show_default=True,
+              help="Early stopping patience (epochs).")
+@click.option("--input-size", "crop", type=click.IntRange(min=1), default=224, show_default=True, help="Training crop edge in pixels.")
 @click.option("--class-weights", help="'auto' (inverse frequency) or one weight per class, comma-separated.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds (GEO-Bench: at least 5).")
-@click.option("--lr-search", type=int, default=0, show_default=True, help="Optuna trials to pick the LR (0: off).")
+@click.option("--lr-search", type=click.IntRange(min=0), default=0, show_default=True, help="Optuna trials to pick the LR (0: off).")
 @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of generated train/val/test splits.")
-@click.option("--num-workers", type=int, default=0, show_default=True, help="Data loader processes.")
+@click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data loader processes.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("-o", "--output", required=True, type=click.Path(file_okay=False), help="Experiment folder (runs/NAME).")
-def train(model: str, variant: str | None, checkpoint: str | None, dataset: str, data_root: str,
+@click.option("-o", "--output", required=True, type=click.Path(), help="Experiment folder (runs/NAME).")
+@json_option("Write the experiment record (experiment.json's content) to FILE ('-': standard output).")
+def train(model: str, variant: str | None, checkpoint: str | None, random_init: bool, dataset: str, data_root: str,
           modalities: str | None, bands: str | None, sensor: str | None, wavelengths: str | None,
           band_names: str | None, num_classes: int | None, class_names: str | None, task: str, nodata: float | None,
           ignore_index: int, head: str | None, regime: str, fraction: float, epochs: int, batch_size: int, lr: float,
           weight_decay: float, warmup_epochs: int, patience: int, crop: int, class_weights: str | None, seeds: str,
-          lr_search: int, split_seed: int, num_workers: int, quiet: bool, output: str) -> None:
+          lr_search: int, split_seed: int, num_workers: int, quiet: bool, output: str, json_path: str | None) -> None:
     """Fine-tune MODEL (clay, unet or a registry name) on a dataset; writes OUTPUT/best.ckpt for `trtbench export`."""
     from ..data import DataOptions, load_data
     from ..models import resolve_model_name
+    from ..models.registry import get_spec
     from .experiment import auto_class_weights, run_experiment
     from .run import TrainConfig
 
+    check_writable(output, "folder", option="-o")   # before the data is read, not after the training
+    check_outputs((json_path, "--json"))
     name = resolve_model_name(model, variant)
+    _check_weights(name, checkpoint, random_init)
     bundle = load_data(DataOptions(
         dataset, Path(data_root), modalities=_split(modalities), bands=_split(bands), sensor=sensor,
         wavelengths=_numbers(wavelengths, float, "--wavelengths"), band_names=_split(band_names),
         num_classes=num_classes, class_names=_split(class_names), task=task, nodata=nodata,
-        ignore_index=ignore_index, split_seed=split_seed))
+        ignore_index=ignore_index, split_seed=split_seed,
+        fixed_channels=get_spec(name).facts.wavelength_units is None))   # a UNet needs no --sensor/--wavelengths
     weights = auto_class_weights(bundle) if class_weights == "auto" else _numbers(class_weights, float, "--class-weights")
     if weights and len(weights) != bundle.num_classes:
         raise TrtbenchError(f"{len(weights)} class weights for {bundle.num_classes} classes", "give one per class")
     config = TrainConfig(name, checkpoint, head, regime, fraction, epochs, batch_size, lr, weight_decay, warmup_epochs,
                          patience, crop, tuple(weights) if weights else None,
                          tuple(_numbers(seeds, int, "--seeds") or ()), lr_search, num_workers, not quiet)
-    click.echo(f"{name} on {bundle.name} ({', '.join(bundle.sensor.band_names)}): "
-               + ", ".join(f"{s} {len(d)} chips" for s, d in bundle.splits.items()))
+    echo = human_output(json_path)
+    echo(f"{name} on {bundle.name} ({', '.join(bundle.sensor.band_names)}): "
+         + ", ".join(f"{s} {len(d)} chips" for s, d in bundle.splits.items()))
     record = run_experiment(config, bundle, output)
-    _print_summary(record, Path(output))
+    _print_summary(record, Path(output), echo)
+    emit_json(json_path, lambda: record)
 
 
-def _print_summary(record: dict, output: Path) -> None:
+def _check_weights(name: str, checkpoint: str | None, random_init: bool) -> None:
+    """A foundation-model encoder (Clay, DOFA) must say where its weights come from, as export and bench do:
+    without a checkpoint it would fine-tune a random encoder (frozen, in the frozen regime) under its name.
+    Whole networks (UNet) are trained from scratch anyway."""
+    from ..models.registry import ENCODER, get_spec
+
+    if checkpoint and random_init:
+        raise TrtbenchError("both --checkpoint and --random-init given", "pass one of them")
+    if get_spec(name).facts.kind == ENCODER and not (checkpoint or random_init):
+        raise TrtbenchError(f"say where {name}'s encoder weights come from",
+                            "pass --checkpoint with the official pretrained weights, or --random-init to train "
+                            "from a seeded random encoder")
+
+
+def _print_summary(record: dict, output: Path, echo) -> None:
     monitor = record["runs"][0]["monitor"]
     for run in record["runs"]:
-        click.echo(f"  seed {run['seed']}: lr {run['lr']:.3g}, best epoch {run['best_epoch']}, "
+        echo(f"  seed {run['seed']}: lr {run['lr']:.3g}, best epoch {run['best_epoch']}, "
                    f"val {monitor} {run['best_val']:.4f}, test {monitor} {run['test'][monitor]:.4f}")
     stat = record["summary"][monitor]
-    click.echo(f"test {monitor}: {stat['mean']:.4f} ± {stat['std']:.4f} over {stat['n']} seed(s)")
-    click.echo(f"wrote {output / 'best.ckpt'} (seed {record['best_seed']}); next: "
+    echo(f"test {monitor}: {stat['mean']:.4f} ± {stat['std']:.4f} over {stat['n']} seed(s)")
+    echo(f"wrote {output / 'best.ckpt'} (seed {record['best_seed']}); next: "
                f"trtbench export {output / 'best.ckpt'} -o model.onnx")
 
 
 @click.command()
 @click.argument("runs", type=click.Path(file_okay=False))
-@click.option("--geobench", "csv_path", type=click.Path(dir_okay=False),
+@click.option("--geobench", "csv_path", type=click.Path(),
               help="results_and_parameters.csv to write (default: RUNS/results_and_parameters.csv); "
                    "additional_info.json, per_class.md and accuracy_vs_gflops.png go beside it.")
 @click.option("--no-plot", is_flag=True, help="Skip the accuracy-vs-GFLOPs plot.")
-def report(runs: str, csv_path: str | None, no_plot: bool) -> None:
+@json_option("Write what was written (paths, counts, warnings) as JSON to FILE ('-': standard output).")
+def report(runs: str, csv_path: str | None, no_plot: bool, json_path: str | None) -> None:
     """Leaderboard outputs (GEO-Bench CSV, additional_info.json, per-class table, plot) from training runs."""
-    from .leaderboard import write_report
+    from .leaderboard import find_experiments, write_report
 
-    result = write_report(runs, csv_path or Path(runs) / "results_and_parameters.csv", plot=not no_plot)
-    click.echo(f"{result['experiments']} experiment(s), {result['rows']} row(s):")
+    find_experiments(runs)   # a missing or empty RUNS is the mistake to report, not its unwritable default CSV
+    csv_path = csv_path or str(Path(runs) / "results_and_parameters.csv")
+    check_writable(csv_path, option="--geobench", suffixes=(".csv",))   # the other outputs go beside it
+    check_outputs((json_path, "--json"))
+    result = write_report(runs, csv_path, plot=not no_plot)
+    echo = human_output(json_path)
+    echo(f"{result['experiments']} experiment(s), {result['rows']} row(s):")
     for kind, path in result["outputs"].items():
-        click.echo(f"  {kind}: {path}")
+        echo(f"  {kind}: {path}")
     for warning in result["warnings"]:
         click.echo(f"warning: {warning}", err=True)
+    emit_json(json_path, lambda: result)

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..data import DataBundle, DataOptions, load_data
 from ..errors import TrtbenchError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, check_writable
 from .module import MONITOR
 from .run import RunResult, TrainConfig, build_model, fit
 from .search import search_lr
@@ -34,10 +34,10 @@ EXPERIMENT_FILE = "experiment.json"
 def run_experiment(config: TrainConfig, data: DataOptions | DataBundle, output: str | Path) -> dict[str, Any]:
     """Train ``config`` on ``data`` over every seed; returns (and writes) the experiment record."""
     config.validate()
-    bundle = data if isinstance(data, DataBundle) else load_data(data)
-    output = Path(output)
+    output = check_writable(output, "folder", option="-o")   # an unwritable -o fails now, not after loading
     if (output / EXPERIMENT_FILE).exists():
         raise TrtbenchError(f"{output} already holds an experiment", "choose another -o, or delete the folder")
+    bundle = data if isinstance(data, DataBundle) else load_data(data)
     build_model(config, bundle, config.seeds[0])  # fails on a wrong checkpoint/head before anything is written
     created = not output.exists()
     output.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,14 @@
 """Leaderboard outputs from experiment folders: GEO-Bench CSV + additional_info.json, per-class table, plot.
 
-``results_and_parameters.csv`` has one row per (experiment, seed) with the GEO-Bench leaderboard's
-columns; ``additional_info.json`` describes each backbone and experiment; ``per_class.md`` is a
-PANGAEA-style table of per-class IoU (mean ± std over seeds); ``accuracy_vs_gflops.png`` places every
-experiment's mean test score against the forward-pass GFLOPs of its model at its input size.
+``results_and_parameters.csv`` and ``additional_info.json`` are written exactly as the GEO-Bench-2
+leaderboard defines them (its repository's ``examples/`` folder and README, which says the JSON "MUST
+have the same file name and contain the same keys"): the CSV has one row per (experiment, seed) with
+the reference's columns in the reference's order (:data:`GEOBENCH_COLUMNS`), the JSON has exactly the
+reference's keys (:data:`ADDITIONAL_INFO_KEYS`, ``"Code Repository Link "`` with its trailing space).
+What the reference has no column for (regime, split, bands, GFLOPs) goes into the JSON's free-text
+field and, in full, into ``trtbench_details.json`` beside them. ``per_class.md`` is a PANGAEA-style
+table of per-class IoU (mean ± std over seeds); ``accuracy_vs_gflops.png`` places every experiment's
+mean test score against the forward-pass GFLOPs of its model at its input size.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -21,9 +27,17 @@ from .. import __version__
 from ..errors import TrtbenchError
 from ..fileio import atomic_output
 from .experiment import EXPERIMENT_FILE
+from .run import DATA_CHECK_FILE
 
-GEOBENCH_COLUMNS = ("backbone", "dataset", "Metric", "experiment_name", "batch_size_selection", "early_stop_patience",
-                    "n_trials", "Seed", "batch_size", "weight_decay", "lr", "test metric", "frozen_or_full_ft")
+GEOBENCH_COLUMNS = ("dataset", "Metric", "experiment_name", "partition name", "backbone", "decoder",
+                    "batch_size_selection", "early_stop_patience", "n_trials", "Seed", "data_percentages", "batch_size",
+                    "weight_decay", "lr", "test metric")
+ADDITIONAL_INFO_KEYS = ("Paper Link", "Code Repository Link ", "License", "Number of HPO trials",
+                        "Additional information about submission", "Comments on new models in submission",
+                        "New model info")
+NEW_MODEL_KEYS = ("model_display_name", "model_size", "unique_backbone_key")
+TO_FILL = ("Paper Link", "Code Repository Link ", "License")  # only the submitter knows these
+DETAILS_FILE = "trtbench_details.json"
 GEOBENCH_METRIC = {"segmentation": "Multiclass_Jaccard_Index", "classification": "Overall_Accuracy",
                    "regression": "RMSE"}
 MIN_SEEDS = 5  # GEO-Bench's protocol asks for at least five seeds per experiment
@@ -49,19 +63,31 @@ def backbone_name(record: dict[str, Any]) -> str:
     return f"{meta['model']} ({meta['family']} {meta['variant']})"
 
 
+def partition_name(fraction: float) -> str:
+    """The leaderboard's training partition label: ``1.00x train`` for all training chips, ``0.10x train`` ..."""
+    return f"{fraction:.2f}x train"
+
+
+def data_percentage(fraction: float) -> str:
+    """The leaderboard's ``data_percentages`` value: ``100%`` for all training chips."""
+    return f"{100 * fraction:g}%"
+
+
 def geobench_rows(experiments: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per (experiment, seed), keyed by :data:`GEOBENCH_COLUMNS`."""
     rows = []
     for record in experiments:
         config = record["config"]
+        head = _best_metadata(record).get("head")
         for run in record["runs"]:
             rows.append({
-                "backbone": backbone_name(record), "dataset": record["dataset"],
-                "Metric": GEOBENCH_METRIC[record["task"]], "experiment_name": record["name"],
-                "batch_size_selection": "fixed", "early_stop_patience": config["patience"],
+                "dataset": record["dataset"], "Metric": GEOBENCH_METRIC[record["task"]],
+                "experiment_name": record["name"], "partition name": partition_name(config["fraction"]),
+                "backbone": backbone_name(record), "decoder": head or "none", "batch_size_selection": "fixed",
+                "early_stop_patience": config["patience"],
                 "n_trials": (record.get("lr_search") or {}).get("n_trials", 0), "Seed": run["seed"],
-                "batch_size": config["batch_size"], "weight_decay": config["weight_decay"], "lr": run["lr"],
-                "test metric": run["test"][run["monitor"]],
-                "frozen_or_full_ft": "frozen" if config["regime"] == "frozen" else "full_ft",
+                "data_percentages": data_percentage(config["fraction"]), "batch_size": config["batch_size"],
+                "weight_decay": config["weight_decay"], "lr": run["lr"], "test metric": run["test"][run["monitor"]],
             })
     return rows
 
@@ -70,9 +96,15 @@ def check_geobench_csv(text: str, min_seeds: int = MIN_SEEDS) -> list[str]:
     """Problems that would keep a ``results_and_parameters.csv`` off the leaderboard (empty when fine)."""
     reader = csv.DictReader(io.StringIO(text))
     problems = []
-    missing = [c for c in GEOBENCH_COLUMNS if c not in (reader.fieldnames or [])]
+    header = list(reader.fieldnames or [])
+    missing = [c for c in GEOBENCH_COLUMNS if c not in header]
     if missing:
         problems.append(f"missing column(s): {', '.join(missing)}")
+    extra = [c for c in header if c not in GEOBENCH_COLUMNS]
+    if extra:
+        problems.append(f"column(s) the leaderboard does not define: {', '.join(extra)}")
+    if not missing and not extra and tuple(header) != GEOBENCH_COLUMNS:
+        problems.append(f"columns out of the reference order: {', '.join(GEOBENCH_COLUMNS)}")
     rows = list(reader)
     if not rows:
         problems.append("no result rows")
@@ -86,8 +118,10 @@ def check_geobench_csv(text: str, min_seeds: int = MIN_SEEDS) -> list[str]:
                 float(row.get(column, ""))
             except ValueError:
                 problems.append(f"line {i}: {column} is not a number: {row.get(column)!r}")
-        if row.get("frozen_or_full_ft") not in ("frozen", "full_ft"):
-            problems.append(f"line {i}: frozen_or_full_ft must be 'frozen' or 'full_ft'")
+        if not re.fullmatch(r"\d+\.\d\dx train", str(row.get("partition name", ""))):
+            problems.append(f"line {i}: partition name must read like '1.00x train', got {row.get('partition name')!r}")
+        if not re.fullmatch(r"\d+(\.\d+)?%", str(row.get("data_percentages", ""))):
+            problems.append(f"line {i}: data_percentages must read like '100%', got {row.get('data_percentages')!r}")
         seeds.setdefault((row.get("backbone", ""), row.get("dataset", ""), row.get("experiment_name", "")),
                          set()).add(row.get("Seed", ""))
     for (backbone, dataset, name), found in seeds.items():
@@ -107,18 +141,45 @@ def write_geobench_csv(experiments: Sequence[dict[str, Any]], path: str | Path) 
     return check_geobench_csv(buffer.getvalue())
 
 
-def additional_info(experiments: Sequence[dict[str, Any]], gflops: dict[str, float]) -> dict[str, Any]:
+def additional_info(experiments: Sequence[dict[str, Any]], facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """``additional_info.json`` with exactly the reference's keys; ``facts`` per experiment folder (GFLOPs,
+    parameters, split). The paper, code and licence fields are left empty for the submitter (warned about)."""
+    models: dict[str, dict[str, str]] = {}
+    lines = []
+    for record in experiments:
+        meta, config, fact = _best_metadata(record), record["config"], facts[record["folder"]]
+        models.setdefault(meta["model"], {"model_display_name": backbone_name(record),
+                                          "model_size": f"{fact['parameters'] / 1e6:.1f}M",
+                                          "unique_backbone_key": meta["model"]})
+        lines.append(f"{record['name']} ({record['dataset']}): {config['regime']} regime, "
+                     f"{partition_name(config['fraction'])}, head {meta.get('head') or 'none'}, "
+                     f"bands {','.join(meta['bands'])}, input {meta['input_size']} px, "
+                     f"{fact['gflops']:.3g} GFLOPs per image, split: {fact['split'] or 'not recorded'}, "
+                     f"pretrained: {config['checkpoint'] or 'none (random init)'}")
+    trials = [(r.get("lr_search") or {}).get("n_trials", 0) for r in experiments]
+    info = {  # ADDITIONAL_INFO_KEYS, in the reference's order
+        "Paper Link": "", "Code Repository Link ": "", "License": "", "Number of HPO trials": max(trials, default=0),
+        "Additional information about submission": f"trained with trtbench {__version__} (torch {torch.__version__}); "
+                                                   + "; ".join(lines),
+        "Comments on new models in submission": "; ".join(f"{m['model_display_name']}: registry name "
+                                                          f"{m['unique_backbone_key']}" for m in models.values()),
+        "New model info": list(models.values()),
+    }
+    return info
+
+
+def details(experiments: Sequence[dict[str, Any]], facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Our own record of every experiment (what the leaderboard files have no field for), for ``trtbench_details.json``."""
     out: dict[str, Any] = {"software": f"trtbench {__version__}", "torch": torch.__version__, "experiments": {}}
     for record in experiments:
-        meta = _best_metadata(record)
-        config = record["config"]
+        meta, config, fact = _best_metadata(record), record["config"], facts[record["folder"]]
         out["experiments"][record["name"]] = {
             "backbone": backbone_name(record), "dataset": record["dataset"], "task": record["task"],
             "head": meta.get("head"), "regime": config["regime"], "fraction": config["fraction"],
-            "pretrained_checkpoint": config["checkpoint"], "bands": meta["bands"], "wavelengths_um": meta["wavelengths"],
-            "input_size": meta["input_size"], "epochs": config["epochs"], "seeds": [r["seed"] for r in record["runs"]],
-            "lr_search_trials": config["lr_search"], "gflops_per_image": gflops.get(record["folder"]),
-            "test_summary": record["summary"],
+            "split": fact["split"], "pretrained_checkpoint": config["checkpoint"], "bands": meta["bands"],
+            "wavelengths_um": meta["wavelengths"], "input_size": meta["input_size"], "epochs": config["epochs"],
+            "seeds": [r["seed"] for r in record["runs"]], "lr_search_trials": config["lr_search"],
+            "gflops_per_image": fact["gflops"], "parameters": fact["parameters"], "test_summary": record["summary"],
         }
     return out
 
@@ -142,15 +203,21 @@ def _pct(stat: dict[str, float] | None) -> str:
     return "n/a" if stat is None else f"{100 * stat['mean']:.2f} ± {100 * stat['std']:.2f}"
 
 
-def count_gflops(checkpoint: str | Path) -> float:
-    """Forward-pass GFLOPs (2 x MACs, the bench's fvcore count) of a checkpoint for one image at its input size."""
+def model_facts(checkpoint: str | Path) -> dict[str, float]:
+    """Forward-pass GFLOPs (2 x MACs, the bench's fvcore count) for one image at its input size, and parameters."""
     from ..bench.flops import count_flops
     from ..models import model_from_checkpoint
 
     model = model_from_checkpoint(checkpoint)
     meta = model.metadata
     report = count_flops(model, (1, meta.num_bands, meta.input_size, meta.input_size), cross_check=False)
-    return 2 * report.gmac_per_image
+    return {"gflops": 2 * report.gmac_per_image, "parameters": sum(p.numel() for p in model.parameters())}
+
+
+def recorded_split(record: dict[str, Any]) -> str | None:
+    """How the best seed's data was split, from the ``data_check.json`` training wrote at its start."""
+    path = Path(record["folder"]) / f"seed_{record['best_seed']}" / DATA_CHECK_FILE
+    return json.loads(path.read_text()).get("split") if path.is_file() else None
 
 
 def plot_accuracy_vs_gflops(experiments: Sequence[dict[str, Any]], gflops: dict[str, float], path: str | Path) -> Path:
@@ -181,12 +248,17 @@ def write_report(runs: str | Path, csv_path: str | Path, plot: bool = True) -> d
     experiments = find_experiments(runs)
     csv_path = Path(csv_path)
     folder = csv_path.parent
-    gflops = {r["folder"]: count_gflops(Path(r["folder"]) / "best.ckpt") for r in experiments}
+    facts = {r["folder"]: {**model_facts(Path(r["folder"]) / "best.ckpt"), "split": recorded_split(r)}
+             for r in experiments}
+    gflops = {key: fact["gflops"] for key, fact in facts.items()}
     warnings = write_geobench_csv(experiments, csv_path)
     outputs = {"geobench_csv": str(csv_path), "additional_info": str(folder / "additional_info.json"),
-               "per_class": str(folder / "per_class.md")}
+               "details": str(folder / DETAILS_FILE), "per_class": str(folder / "per_class.md")}
     with atomic_output(outputs["additional_info"]) as tmp:
-        tmp.write_text(json.dumps(additional_info(experiments, gflops), indent=2))
+        tmp.write_text(json.dumps(additional_info(experiments, facts), indent=2))
+    warnings += [f"additional_info.json: fill in '{key}' before submitting" for key in TO_FILL]
+    with atomic_output(outputs["details"]) as tmp:
+        tmp.write_text(json.dumps(details(experiments, facts), indent=2))
     with atomic_output(outputs["per_class"]) as tmp:
         tmp.write_text(per_class_table(experiments))
     if plot:

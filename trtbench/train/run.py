@@ -22,6 +22,7 @@ from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
 from ..data import DataBundle
+from ..data.check import TRAIN_SAMPLE, check_bundle
 from ..errors import TrtbenchError
 from ..fileio import atomic_output
 from ..models import create_model, save_model
@@ -30,6 +31,7 @@ from .datamodule import GeoDataModule
 from .module import MONITOR, GeoTask
 
 REGIMES = ("frozen", "fewshot", "full")
+DATA_CHECK_FILE = "data_check.json"
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,10 @@ def build_model(config: TrainConfig, bundle: DataBundle, seed: int) -> torch.nn.
 def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: Path,
         callbacks: list[L.Callback] | None = None) -> RunResult:
     """Train one seed into ``folder``; returns the best validation score and the test metrics at that epoch."""
+    check = check_before_training(bundle)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_output(folder / DATA_CHECK_FILE) as tmp:
+        tmp.write_text(json.dumps(check, indent=2))
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(config, bundle, seed)
     data = GeoDataModule(bundle, batch_size=config.batch_size, crop=config.crop,
@@ -138,6 +144,17 @@ def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: P
                        {k.removeprefix("test/"): float(v) for k, v in tested.items()})
     _save(task.model, config, bundle, result, folder)
     return result
+
+
+def check_before_training(bundle: DataBundle) -> dict:
+    """``trtbench data check`` on a small sample of every split, once per dataset bundle, before any training:
+    a dataset that would train wrongly (statistics that do not fit the files, labels outside the classes,
+    missing files, most labels lost to no-data) stops here with the problem and its fix. Returns the report."""
+    if bundle.check is None:
+        report = check_bundle(bundle, sample=TRAIN_SAMPLE)
+        report.raise_if_wrong()
+        bundle.check = report.to_dict()
+    return bundle.check
 
 
 def _save(model: torch.nn.Module, config: TrainConfig, bundle: DataBundle, result: RunResult, folder: Path) -> None:

@@ -1,0 +1,139 @@
+"""Registry name -> model: ``create_model("dofa_base", checkpoint=..., sensor=..., bands=...)``.
+
+The registry (:mod:`.registry`) says what each name is; this module binds it to a band set, builds it
+(seeded), loads official or trtbench checkpoints strictly, and rebuilds the PyTorch reference of an
+exported artifact from its metadata.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import CheckpointError, TrtbenchError
+from ..fileio import file_sha256
+from ..metadata import ModelMetadata
+from ..sensors import Sensor, get_sensor
+from .checkpoint import checkpoint_metadata, load_strict, read_checkpoint
+from .geomodel import GeoModel, build_head
+from .registry import ENCODER, ModelSpec, get_spec
+
+
+def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str | Sensor = "sentinel-2-l2a",
+                 bands: Sequence[str] | None = None, task: str = "embedding", head: str | None = None,
+                 num_classes: int | None = None, class_names: Sequence[str] | None = None,
+                 seed: int | None = None, input_size: int | None = None) -> nn.Module:
+    """Build a registered model bound to a band set, in eval mode.
+
+    Encoder families (Clay, DOFA) are an encoder plus ``head``; whole networks (UNet) have their own
+    decoder (``head`` None or "unet").
+
+    ``checkpoint`` is the family's official release (encoder loaded strictly; the head, if any, is a
+    seeded init) or a trtbench checkpoint (everything loaded strictly; its metadata wins over the
+    arguments). Without a checkpoint the weights are a seeded random init. The seed (default 0) is
+    recorded in the metadata so the reference can be rebuilt exactly. ``input_size`` defaults to the
+    model's published input edge.
+    """
+    if checkpoint is not None:
+        ckpt = read_checkpoint(checkpoint)
+        stored = checkpoint_metadata(ckpt)
+        if stored is not None:
+            return _from_trtbench_checkpoint(name, ckpt, stored, checkpoint)
+    spec = get_spec(name)
+    facts = spec.facts
+    table = get_sensor(sensor) if isinstance(sensor, str) else sensor
+    table = table.select(bands)
+    seed = 0 if seed is None else seed  # recorded, so a seeded random part (init or head) can be rebuilt
+    if facts.kind != ENCODER:
+        head = _own_decoder_head(spec, task, head)
+    meta = ModelMetadata(
+        model=name, family=spec.family, variant=spec.variant, sensor=table.name, bands=table.band_names,
+        wavelengths=table.wavelengths, mean=table.mean, std=table.std, gsd=table.gsd,
+        patch_size=facts.patch_size, input_size=input_size or facts.input_size, task=task,
+        head=head if task != "embedding" else None, num_classes=num_classes,
+        class_names=list(class_names) if class_names else None,
+        embed_dim=facts.embed_dim if facts.kind == ENCODER else None,
+        outputs=["features", "cls"] if task == "embedding" else ["logits"], seed=seed,
+    )
+    torch.manual_seed(seed)
+    model = build_network(meta)
+    if checkpoint is not None:
+        if spec.official_state is None:
+            raise CheckpointError(f"{checkpoint} is not a trtbench checkpoint, and a {name} has no official weights",
+                                  "pass a checkpoint written by `trtbench train`, or train from scratch")
+        load_strict(model.encoder, spec.official_state(ckpt, checkpoint, spec.variant), f"{checkpoint} (encoder)")
+        model.metadata = meta.with_(checkpoint=str(Path(checkpoint).resolve()),
+                                    checkpoint_sha256=file_sha256(checkpoint))
+    return model.eval()
+
+
+def build_network(meta: ModelMetadata) -> nn.Module:
+    """A freshly initialised network for ``meta`` (seed the RNG first for a reproducible init)."""
+    spec = get_spec(meta.model)
+    if spec.facts.kind != ENCODER:
+        return spec.build(meta)
+    encoder = spec.build()
+    return GeoModel(encoder, meta, build_head(meta.head, encoder, meta.task, meta.num_classes))
+
+
+def parameter_count(name: str) -> int:
+    """Parameters of the encoder (whole networks: at 10 input bands and 2 classes), counted on the meta device."""
+    spec = get_spec(name)
+    with torch.device("meta"):
+        if spec.facts.kind == ENCODER:
+            module = spec.build()
+        else:
+            module = spec.build(ModelMetadata(model=name, family=spec.family, variant=spec.variant, sensor="custom",
+                                              bands=[f"b{i}" for i in range(10)], wavelengths=[1.0] * 10,
+                                              mean=[0.0] * 10, std=[1.0] * 10, gsd=10.0,
+                                              patch_size=spec.facts.patch_size, input_size=spec.facts.input_size,
+                                              task="segmentation", num_classes=2))
+    return sum(p.numel() for p in module.parameters())
+
+
+def model_from_checkpoint(path: str | Path) -> nn.Module:
+    """A model rebuilt from a trtbench checkpoint alone (its metadata says what it is)."""
+    ckpt = read_checkpoint(path)
+    meta = checkpoint_metadata(ckpt)
+    if meta is None:
+        raise CheckpointError(f"{path} carries no trtbench metadata (it is not from `trtbench train` or save_model)",
+                              "for an official release use `trtbench export <family> --checkpoint FILE` "
+                              "(e.g. `trtbench export clay --checkpoint FILE`)")
+    return _from_trtbench_checkpoint(meta.model, ckpt, meta, path)
+
+
+def rebuild_reference(meta: ModelMetadata, checkpoint: str | Path | None = None) -> nn.Module:
+    """The PyTorch model an artifact was exported from: from ``checkpoint``, the recorded one, or the seed."""
+    checkpoint = checkpoint or meta.checkpoint
+    if checkpoint is None and meta.seed is None:
+        raise TrtbenchError("the artifact records neither a checkpoint nor a seed", "pass --reference CKPT")
+    if checkpoint is not None and not Path(checkpoint).is_file():
+        raise TrtbenchError(f"reference checkpoint not found: {checkpoint}", "pass --reference with its current path")
+    if checkpoint is not None and meta.checkpoint_sha256 and file_sha256(checkpoint) != meta.checkpoint_sha256:
+        raise CheckpointError(f"{checkpoint} is not the checkpoint this artifact was exported from (sha256 differs)",
+                              "pass the checkpoint used at export time")
+    return create_model(meta.model, checkpoint=checkpoint, sensor=meta.sensor_table(), bands=meta.bands,
+                        task=meta.task, head=meta.head, num_classes=meta.num_classes,
+                        class_names=meta.class_names, seed=meta.seed, input_size=meta.input_size)
+
+
+def _from_trtbench_checkpoint(name: str, ckpt: dict, meta: ModelMetadata, path: str | Path) -> nn.Module:
+    if name not in (meta.model, meta.family):
+        raise CheckpointError(f"{path} is a '{meta.model}' checkpoint, not '{name}'", f"use {meta.model}")
+    model = build_network(meta)
+    load_strict(model, ckpt["state_dict"], str(path))
+    model.metadata = meta.with_(checkpoint=str(Path(path).resolve()), checkpoint_sha256=file_sha256(path))
+    return model.eval()
+
+
+def _own_decoder_head(spec: ModelSpec, task: str, head: str | None) -> str:
+    if task not in ("segmentation", "regression"):
+        raise TrtbenchError(f"{spec.name} is a dense baseline and cannot do {task}",
+                            "use --task segmentation or regression, or a foundation-model encoder (clay, dofa)")
+    if head not in (None, spec.family):
+        raise TrtbenchError(f"{spec.name} has its own decoder; head '{head}' does not apply",
+                            f"drop --head for a {spec.facts.label}")
+    return spec.family
