@@ -26,7 +26,7 @@ from ..data.check import TRAIN_SAMPLE, check_bundle
 from ..errors import TrtbenchError
 from ..fileio import atomic_output
 from ..models import create_model, save_model
-from ..models.registry import MODELS
+from ..models.registry import ENCODER, MODELS
 from .datamodule import GeoDataModule
 from .module import MONITOR, GeoTask
 
@@ -91,7 +91,7 @@ class RunResult:
 def build_model(config: TrainConfig, bundle: DataBundle, seed: int) -> torch.nn.Module:
     """The registry model for the dataset's channels and classes, with the regime applied."""
     default = "linear" if bundle.task == "classification" else "upernet"
-    head = config.head or (default if MODELS[config.model].family == "clay" else None)
+    head = config.head or (default if MODELS[config.model].facts.kind == ENCODER else None)
     model = create_model(config.model, checkpoint=config.checkpoint, sensor=bundle.sensor, task=bundle.task,
                          head=head, num_classes=bundle.num_classes,
                          class_names=bundle.class_names or None, seed=seed, input_size=config.crop)
