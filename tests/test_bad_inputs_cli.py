@@ -24,7 +24,6 @@ from pathlib import Path
 import pytest
 from bad_inputs import BadFile, catalogue
 from cli_helpers import run_cli
-from engine_helpers import tensorrt_unusable_reason
 from test_data_tiles import SENSOR, write_floods_tiles
 
 from trtbench.cli_options import EXIT_USER_MISTAKE
@@ -117,7 +116,7 @@ def _bad_file_cases() -> list:
                 continue
             chips = command in CHIPS_COMMANDS
             case = Case(args, "{bad_name}", make=_chips_maker(bad) if chips else _maker(bad))
-            cases.append(pytest.param(case, id=f"{command}-{bad.id}", marks=_known_gaps(command, bad)))
+            cases.append(pytest.param(case, id=f"{command}-{bad.id}"))
     return cases
 
 
@@ -138,30 +137,6 @@ def _chips_maker(bad: BadFile) -> Callable[[Path, Inputs], Path]:
         shutil.copy(next((inputs.chips / other).glob("*.tif")), root / other / path.name)
         return path
     return make
-
-
-# Cases another engineer's part of issue 12 still has to answer; strict, so each one is noticed when fixed.
-# Where TensorRT runs, the engine runner compares the sidecar first and names the engine: no gap there.
-_ENGINE_UNCHECKED = ("without TensorRT the engine is refused as 'TensorRT cannot run here' before its sidecar's "
-                     "hash and TensorRT version are compared, and the message does not name the engine "
-                     "(trtbench/backends/__init__.py: _tensorrt_runner)")
-_CHIP_READ_UNCHECKED = ("a chip whose header reads but whose pixels do not ends in rasterio's RasterioIOError: "
-                        "the dataset readers call ds.read() unguarded (trtbench/data/sources.py: _read; "
-                        "trtbench/data/catalog.py: _band_stats)")
-KNOWN_GAPS: dict[tuple[str, str], str] = {
-    **{(command, f"engine-{defect}"): _ENGINE_UNCHECKED
-       for command in ("eval", "predict") for defect in ("replaced", "other-tensorrt")},
-    **{(command, f"geotiff-{defect}"): _CHIP_READ_UNCHECKED
-       for command in CHIPS_COMMANDS for defect in ("truncated", "pixels-truncated")},
-}
-
-
-def _known_gaps(command: str, bad: BadFile) -> list:
-    reason = KNOWN_GAPS.get((command, bad.id))
-    if reason is None:
-        return []
-    applies = tensorrt_unusable_reason() is not None if bad.kind == "engine" else True
-    return [pytest.mark.xfail(applies, strict=True, reason=reason)]
 
 
 def _mkdir(name: str) -> Callable[[Path], None]:
@@ -332,8 +307,6 @@ def test_the_table_covers_every_command_and_every_kind_of_bad_file():
     assert {b.kind for b in catalogue()} <= set(BAD_FILE_COMMANDS)
 
 
-@pytest.mark.xfail(strict=True, reason="trtbench/train/leaderboard.py: find_experiments json.loads each "
-                                      "experiment.json unguarded (JSONDecodeError traceback)")
 def test_report_refuses_a_damaged_experiment_record(capsys, tmp_path, inputs):
     runs = tmp_path / "runs"
     shutil.copytree(inputs.runs, runs)

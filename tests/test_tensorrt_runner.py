@@ -205,8 +205,9 @@ def test_engine_file_without_tensorrt_says_why_not_instead_of_trying_onnxruntime
     engine = fabricate_engine(tmp_path, tiny_embedding_onnx)
     monkeypatch.setattr(trtbench.doctor, "tensorrt_status",
                         lambda: {"available": False, "reason": "no CUDA GPU visible to PyTorch"})
-    with pytest.raises(BackendUnavailable, match="TensorRT cannot run here: no CUDA GPU visible to PyTorch"):
+    with pytest.raises(BackendUnavailable, match="cannot run here: no CUDA GPU visible to PyTorch") as caught:
         runner_for_artifact(engine)
+    assert str(engine) in caught.value.problem   # the user is told which file
 
 
 # --- GPU: real engines ----------------------------------------------------------------------------------------

@@ -77,15 +77,21 @@ def expand_rasters(paths: Sequence[str | Path], option: str = "--data") -> list[
     return files
 
 
-def read_chip(path: str | Path) -> Chip:
+def read_pixels(ds, **kwargs) -> np.ndarray:
+    """``ds.read(**kwargs)`` of an open dataset, with a file whose header reads but whose pixels do not
+    (cut-off download, damaged tile) reported as the user's file, not as rasterio's exception."""
     from rasterio.errors import RasterioError
 
+    try:
+        return ds.read(**kwargs)
+    except RasterioError as exc:
+        raise InputError(f"{ds.name} is truncated or corrupt: its header reads but its pixels do not "
+                         f"({gdal_reason(exc)})", "copy, download or re-create the file again") from None
+
+
+def read_chip(path: str | Path) -> Chip:
     with open_raster(path) as ds:
-        try:
-            pixels = ds.read()
-        except RasterioError as exc:
-            raise InputError(f"{path} is truncated or corrupt: its header reads but its pixels do not "
-                             f"({gdal_reason(exc)})", "copy, download or re-create the file again") from None
+        pixels = read_pixels(ds)
         return Chip(Path(path), pixels, ds.nodata, tuple(ds.descriptions), ds.crs, ds.transform,
                     colour_names(ds.colorinterp))
 

@@ -94,22 +94,27 @@ def _torch_runner(path: str | Path) -> Runner:
     return TorchRunner(load, meta.inputs, meta.outputs)
 
 
-def _require_tensorrt() -> None:
+def _require_tensorrt(engine: str | Path | None = None, built_with: str | None = None) -> None:
     """BackendUnavailable with the reason unless TensorRT can run here (package importable, GPU visible)."""
     from ..doctor import tensorrt_status
 
     status = tensorrt_status()
     if not status["available"]:
-        raise BackendUnavailable(f"TensorRT cannot run here: {status['reason']}", "see `trtbench doctor`")
+        what = f"{engine} (built with TensorRT {built_with}) cannot run here" if engine else "TensorRT cannot run here"
+        raise BackendUnavailable(f"{what}: {status['reason']}",
+                                 "run it on a machine with an NVIDIA GPU and that TensorRT version (see "
+                                 "`trtbench doctor`), or evaluate the ONNX file it was built from")
 
 
 def _tensorrt_runner(path: str | Path) -> Runner:
-    from ..engine_meta import is_engine_path
+    from ..engine_meta import is_engine_path, read_sidecar, verify_engine_file
 
     if not is_engine_path(path):
         raise TrtbenchError(f"the tensorrt backend runs serialized engines and {Path(path).name} is not one",
                             "build one with `trtbench export --format engine` and pass the engine file")
-    _require_tensorrt()
+    sidecar = read_sidecar(path)   # a damaged or replaced engine is named as such on any machine
+    verify_engine_file(path, sidecar)
+    _require_tensorrt(path, sidecar.runtime.tensorrt_version)
     from .tensorrt_runner import EngineFromPath, TensorRTRunner
 
     return TensorRTRunner(EngineFromPath(path))

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError, TrtbenchError
-from ..raster import open_raster
+from ..raster import open_raster, read_pixels
 from ..sensors import Sensor, custom_sensor
 from .chips import ChipDataset, LabelSpec, Record
 from .published import DATASETS, DatasetSpec, Query, need, split_note
@@ -198,7 +198,8 @@ def _chip_splits(root: Path, names: list[str], seed: int) -> dict[str, list[str]
 
 
 def _chips_source(first: Path, options: DataOptions, train: list[Path]) -> Source:
-    with open_raster(first) as ds:
+    with open_raster(first) as ds:   # the chip every other is held against must itself read whole
+        read_pixels(ds)
         count, descriptions = ds.count, list(ds.descriptions)
     named = descriptions if all(descriptions) else None
     if options.wavelengths:
@@ -229,7 +230,7 @@ def _band_stats(paths: list[Path], nodata: float | None) -> tuple[list[float], l
     total = total_sq = count = 0.0
     for path in paths:
         with open_raster(path) as ds:
-            data = ds.read().astype(np.float64)
+            data = read_pixels(ds).astype(np.float64)
             marker = ds.nodata if ds.nodata is not None else nodata
         valid = ~np.isnan(data).any(0) & (~(data == marker).any(0) if marker is not None else True)
         pixels = data[:, valid]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError, TrtbenchError
-from ..raster import open_raster
+from ..raster import open_raster, read_pixels
 from ..sensors import SENSORS, Sensor, custom_sensor, get_sensor
 
 
@@ -100,7 +100,7 @@ def _read(path: Path, source: Source, shape: tuple[int, int] | None) -> np.ndarr
 
     with open_raster(path) as ds:
         out_shape = (ds.count, *shape) if shape else None
-        data = ds.read(out_shape=out_shape, resampling=Resampling.nearest).astype(np.float32)
+        data = read_pixels(ds, out_shape=out_shape, resampling=Resampling.nearest).astype(np.float32)
         markers = band_nodata(ds.nodatavals, source)
     for band, marker in zip(data, markers):  # a marker per band: a real 0 in one band is not another's no-data
         if marker is not None and not np.isnan(marker):

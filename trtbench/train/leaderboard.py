@@ -50,7 +50,14 @@ def find_experiments(root: str | Path) -> list[dict[str, Any]]:
         raise TrtbenchError(f"runs folder not found: {root}", "pass the -o folder (or its parent) of `trtbench train`")
     found = []
     for path in sorted(root.rglob(EXPERIMENT_FILE)):
-        record = json.loads(path.read_text())
+        try:
+            record = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TrtbenchError(f"{path} is not a readable experiment record ({exc})",
+                                "re-run that training, or remove its folder from the runs") from None
+        if not isinstance(record, dict):
+            raise TrtbenchError(f"{path} is not an experiment record (no JSON object)",
+                                "re-run that training, or remove its folder from the runs")
         record["folder"] = str(path.parent)
         found.append(record)
     if not found:
