@@ -210,10 +210,12 @@ def test_train_command_writes_a_checkpoint_ready_for_export(tiles: Path, tmp_pat
                "0.2", "--epochs", "1", "--input-size", "32", "--quiet", "-o", str(out))
     printed = capsys.readouterr().out
     assert code == 0 and "test miou" in printed and f"trtbench export {out / 'best.ckpt'}" in printed
-    config = json.loads((out / "experiment.json").read_text())["config"]
-    weights = config["class_weights"]
+    record = json.loads((out / "experiment.json").read_text())
+    weights = record["config"]["class_weights"]
     assert len(weights) == 2 and weights[1] > weights[0]  # water is the rarer class, so it weighs more
-    assert model_from_checkpoint(out / "best.ckpt").metadata.training["regime"] == "fewshot"
+    training = model_from_checkpoint(out / "best.ckpt").metadata.training
+    assert training["regime"] == "fewshot"
+    assert record["split"] and training["split"] == record["split"]   # scores say which split they are on
 
 
 def test_bad_input_exits_2_with_a_fix_and_leaves_nothing_behind(data_dir: Path, tiles: Path, tmp_path: Path,

@@ -31,7 +31,7 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
                    "encoder learns nothing). UNets always start from random weights.")
 @click.option("--dataset", required=True,
               help="sen1floods11, hls_burn_scars, mados, ai4smallfarms, biomassters, or chips (generic folder).")
-@click.option("--data-root", required=True, type=click.Path(), help="Extracted dataset folder (layouts: trtbench.data.catalog).")
+@click.option("--data-root", required=True, type=click.Path(), help="Extracted dataset folder (layouts: trtbench.data.published).")
 @click.option("--modalities", help="Sources to stack, e.g. s1,s2 for Sen1Floods11 (default: the optical one).")
 @click.option("--bands", help="Comma-separated band names to keep (default: every band of the sources).")
 @click.option("--sensor", help="chips: sensor table of the images, several joined with + (sentinel-1-rtc+sentinel-2-l1c).")
@@ -58,6 +58,9 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.option("--class-weights", help="'auto' (inverse frequency) or one weight per class, comma-separated.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds (GEO-Bench: at least 5).")
 @click.option("--lr-search", type=click.IntRange(min=0), default=0, show_default=True, help="Optuna trials to pick the LR (0: off).")
+@click.option("--split", "split_scheme", type=click.Choice(["official", "seeded"]), default="official", show_default=True,
+              help="official: the release's splits (PANGAEA's where the release has none, e.g. HLS Burn Scars); "
+                   "seeded: a seeded split (--split-seed). Reports record which.")
 @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of generated train/val/test splits.")
 @click.option("--num-workers", type=click.IntRange(min=0), default=0, show_default=True, help="Data loader processes.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
@@ -68,7 +71,7 @@ def train(model: str, variant: str | None, checkpoint: str | None, random_init: 
           band_names: str | None, num_classes: int | None, class_names: str | None, task: str, nodata: float | None,
           ignore_index: int, head: str | None, regime: str, fraction: float, epochs: int, batch_size: int, lr: float,
           weight_decay: float, warmup_epochs: int, patience: int, crop: int, class_weights: str | None, seeds: str,
-          lr_search: int, split_seed: int, num_workers: int, quiet: bool, output: str, json_path: str | None) -> None:
+          lr_search: int, split_scheme: str, split_seed: int, num_workers: int, quiet: bool, output: str, json_path: str | None) -> None:
     """Fine-tune MODEL (clay, unet or a registry name) on a dataset; writes OUTPUT/best.ckpt for `trtbench export`."""
     from ..data import DataOptions, load_data
     from ..models import resolve_model_name
@@ -84,7 +87,7 @@ def train(model: str, variant: str | None, checkpoint: str | None, random_init: 
         dataset, Path(data_root), modalities=_split(modalities), bands=_split(bands), sensor=sensor,
         wavelengths=_numbers(wavelengths, float, "--wavelengths"), band_names=_split(band_names),
         num_classes=num_classes, class_names=_split(class_names), task=task, nodata=nodata,
-        ignore_index=ignore_index, split_seed=split_seed,
+        ignore_index=ignore_index, split_seed=split_seed, split=split_scheme,
         fixed_channels=get_spec(name).facts.wavelength_units is None))   # a UNet needs no --sensor/--wavelengths
     weights = auto_class_weights(bundle) if class_weights == "auto" else _numbers(class_weights, float, "--class-weights")
     if weights and len(weights) != bundle.num_classes:

@@ -56,7 +56,7 @@ def _run(config: TrainConfig, bundle: DataBundle, output: Path) -> dict[str, Any
     _, mode = MONITOR[bundle.task]
     chosen = (max if mode == "max" else min)(runs, key=lambda r: r.best_val)
     shutil.copyfile(Path(chosen.folder) / "best.ckpt", output / "best.ckpt")
-    record = {"name": output.name, "dataset": bundle.name, "task": bundle.task, "class_names": bundle.class_names,
+    record = {"name": output.name, "dataset": bundle.name, "split": bundle.split_note, "task": bundle.task, "class_names": bundle.class_names,
               "bands": bundle.sensor.band_names, "config": asdict(config), "lr": lr, "lr_search": search,
               "best_seed": chosen.seed, "runs": [asdict(r) for r in runs], "summary": summarize(runs)}
     with atomic_output(output / EXPERIMENT_FILE) as tmp:

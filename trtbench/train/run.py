@@ -158,7 +158,7 @@ def check_before_training(bundle: DataBundle) -> dict:
 
 
 def _save(model: torch.nn.Module, config: TrainConfig, bundle: DataBundle, result: RunResult, folder: Path) -> None:
-    training = {"dataset": bundle.name, "regime": config.regime, "fraction": config.fraction,
+    training = {"dataset": bundle.name, "split": bundle.split_note, "regime": config.regime, "fraction": config.fraction,
                 "pretrained": config.checkpoint, "seed": result.seed, "lr": result.lr,
                 "weight_decay": config.weight_decay, "batch_size": config.batch_size, "epochs": config.epochs,
                 "best_epoch": result.best_epoch, "monitor": result.monitor, "best_val": result.best_val,
