@@ -246,7 +246,7 @@ def test_gpu_extra_asks_for_the_supported_tensorrt_range():
     import tomllib
     from pathlib import Path
 
-    from trtbench.export.engine import SUPPORTED_TENSORRT
+    from trtbench.tensorrt_support import SUPPORTED_TENSORRT
 
     (low, high) = SUPPORTED_TENSORRT
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
@@ -293,3 +293,13 @@ def test_plugin_layers_of_the_parsed_network_are_named():
     network = SimpleNamespace(num_layers=len(layers), get_layer=layers.__getitem__)
     assert plugin_layer_names(FAKE_TRT, network) == ["DynamicPatchEmbed_0", "old"]
     assert plugin_layer_names(FAKE_TRT, SimpleNamespace(num_layers=2, get_layer=[layers[0], layers[3]].__getitem__)) == []
+
+
+@pytest.mark.parametrize(("version", "available"), [("10.15.1", True), ("11.1.0", False), ("10.8.0", False)])
+def test_doctor_calls_available_only_a_tensorrt_that_export_accepts(monkeypatch, version, available):
+    import trtbench.doctor as doctor
+
+    monkeypatch.setattr(doctor, "installed_version", lambda name: version if name == "tensorrt" else None)
+    summary = doctor.tensorrt_summary(["NVIDIA H200"])
+    assert summary["available"] is available
+    assert available or "not supported" in summary["reason"]

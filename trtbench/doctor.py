@@ -24,7 +24,6 @@ DISTRIBUTIONS = {
     "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-openvino", "onnxruntime-directml"),
     "openvino": ("openvino",),
     "rasterio": ("rasterio",),
-    "polygraphy": ("polygraphy",),
     "tensorrt": ("tensorrt", "tensorrt-cu13", "tensorrt-cu12", "tensorrt-cu13-bindings", "tensorrt-cu12-bindings"),
 }
 # ONNX Runtime ships each optional execution provider as libonnxruntime_providers_<name>.so
@@ -91,6 +90,9 @@ def tensorrt_status() -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - any import failure is a fact to report
         return {"available": False, "reason": f"the tensorrt Python package is not importable ({exc}); "
                 f"{TENSORRT_INSTALL}"}
+    unsupported = unsupported_tensorrt(trt.__version__)
+    if unsupported:
+        return {"available": False, "version": trt.__version__, "reason": unsupported}
     import torch
 
     if not torch.cuda.is_available():
@@ -105,11 +107,27 @@ def tensorrt_summary(gpus: list[str]) -> dict[str, Any]:
     if found is None:
         return {"available": False, "reason": "the tensorrt Python package is not importable (not installed); "
                 f"{TENSORRT_INSTALL}"}
+    unsupported = unsupported_tensorrt(found)
+    if unsupported:
+        return {"available": False, "version": found, "reason": unsupported}
     if not gpus:
         return {"available": False, "version": found,
                 "reason": "no CUDA GPU visible (the NVIDIA driver reports none): engines are built and run on "
                           "the target GPU"}
     return {"available": True, "version": found}
+
+
+def unsupported_tensorrt(version: str) -> str | None:
+    """Why export and the runner would refuse this TensorRT version (None when they accept it), so doctor
+    never calls available what they refuse. Imported only where TensorRT is installed."""
+    from .errors import TrtbenchError
+    from .tensorrt_support import check_tensorrt_version
+
+    try:
+        check_tensorrt_version(version)
+    except TrtbenchError as exc:
+        return f"{exc.problem}; fix: {exc.fix}"
+    return None
 
 
 def report() -> dict[str, Any]:
@@ -126,6 +144,5 @@ def report() -> dict[str, Any]:
         "onnxruntime_providers": onnxruntime_providers(),
         "openvino": installed_version("openvino") or "not installed",
         "rasterio": installed_version("rasterio") or "not installed",
-        "polygraphy": installed_version("polygraphy") or "not installed",
         "tensorrt": tensorrt_summary(gpus),
     }

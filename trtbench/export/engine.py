@@ -1,6 +1,6 @@
 """ONNX -> serialized TensorRT engine (+ JSON sidecar), through TensorRT's documented Python API.
 
-Supported: TensorRT >= 10.9, < 11 (:data:`SUPPORTED_TENSORRT`, the ``gpu`` extra's range; 10.9 brings the
+Supported: TensorRT >= 10.9, < 11 (:data:`trtbench.tensorrt_support.SUPPORTED_TENSORRT`, the ``gpu`` extra's range; 10.9 brings the
 Python AOT plugin's ``aot_impl``, and ``trtbench check`` transcribes 10.15). TensorRT 11 is refused with
 a clear message until it has been run here. The network is *strongly typed* (the ``STRONGLY_TYPED``
 creation flag), so the precision of every layer comes from the ONNX graph itself: an FP16 graph from
@@ -26,11 +26,11 @@ from ..engine_meta import EngineSidecar, RuntimeInfo, write_sidecar
 from ..errors import BackendUnavailable, InputError, TrtbenchError
 from ..fileio import atomic_output, file_sha256
 from ..metadata import read_onnx_metadata
+from ..tensorrt_support import check_tensorrt_version
 from .shapes import ShapeProfile, default_profile, validate_profile, with_derived_profiles
 
 log = logging.getLogger(__name__)
 DEFAULT_OPT_LEVEL = 3  # TensorRT's own default; 0..5 trades build time for tactic search
-SUPPORTED_TENSORRT = ((10, 9), (11, 0))  # [lowest, first unsupported): pyproject's `gpu` extra says the same
 _LOADED_PLUGINS: set[Path] = set()
 
 
@@ -47,25 +47,6 @@ def import_tensorrt() -> Any:
 
     check_tensorrt_version(trt.__version__)
     return trt
-
-
-def check_tensorrt_version(version: str) -> None:
-    """Refuse a TensorRT outside :data:`SUPPORTED_TENSORRT` before it builds or runs anything.
-
-    Older than 10.9 lacks the Python AOT plugin API; 11 changed the builder (strongly typed only, flags
-    removed) and has not been run with this code, so it is refused rather than trusted.
-    """
-    (low, high), parts = SUPPORTED_TENSORRT, version.split(".")
-    try:
-        found = (int(parts[0]), int(parts[1]))
-    except (IndexError, ValueError):
-        raise BackendUnavailable(f"cannot read the TensorRT version '{version}'",
-                                 "install a TensorRT release: pip install 'trtbench[gpu]'") from None
-    if not low <= found < high:
-        raise BackendUnavailable(
-            f"TensorRT {version} is not supported: trtbench supports TensorRT >= {low[0]}.{low[1]}, < {high[0]}",
-            f"install a supported one: pip install 'tensorrt>={low[0]}.{low[1]},<{high[0]}' "
-            "(or `pip install 'trtbench[gpu]'`)")
 
 
 def runtime_info(trt: Any) -> RuntimeInfo:
