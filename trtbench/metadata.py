@@ -41,7 +41,7 @@ class ModelMetadata:
     band_mode: str = "fixed"        # fixed | dynamic
     # Band-agnostic artifacts only (band_mode "dynamic"): bands/wavelengths/mean/std/gsd above are then the
     # default band set, and any other set can be chosen at run time (trtbench.bands).
-    wavelength_convention: str | None = None   # how the `wavelengths` input is read: "clay" (µm, as is)
+    wavelength_convention: str | None = None   # how the `wavelengths` input is read: "clay" or "dofa" (export.dynamic_bands.CONVENTIONS)
     wavelength_range: list[float] | None = None  # µm span the band embedding was trained on (outside: warn)
     max_bands: int | None = None    # most bands the graph accepts
     inputs: list[str] = field(default_factory=lambda: ["pixels"])
