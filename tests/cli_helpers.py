@@ -17,6 +17,19 @@ class CliResult:
     err: str
 
 
+def exit_code(*args: str) -> int:
+    """The exit code of ``trtbench ARGS`` run through the real entry point (output left to the caller)."""
+    argv = sys.argv
+    sys.argv = ["trtbench", *map(str, args)]
+    try:
+        main()
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else 1
+    finally:
+        sys.argv = argv
+    return 0
+
+
 def run_cli(capsys: pytest.CaptureFixture, *args: str) -> CliResult:
     argv = sys.argv
     sys.argv = ["trtbench", *map(str, args)]

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 from unittest.mock import patch
@@ -40,8 +39,8 @@ import numpy as np
 import pytest
 import rasterio
 import torch
+from cli_helpers import exit_code as cli
 
-from trtbench.cli import main
 from trtbench.data import DATASETS, DataOptions, Source, load_data, sklearn_shuffle_split
 from trtbench.data.check import MEAN_LIMIT, STD_FLOOR, check_data
 from trtbench.errors import InputError, TrtbenchError
@@ -62,15 +61,6 @@ def _write(path: Path, data: np.ndarray, nodata: float | None = None) -> None:
 def _read(path: Path) -> np.ndarray:
     with rasterio.open(path) as src:
         return src.read()
-
-
-def cli(*args: str) -> int:
-    with patch.object(sys, "argv", ["trtbench", *args]):
-        try:
-            main()
-        except SystemExit as exc:
-            return int(exc.code or 0)
-    return 0
 
 
 # --- HLS Burn Scars ----------------------------------------------------------------------------------

@@ -6,18 +6,16 @@ from __future__ import annotations
 
 import csv
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
-from unittest.mock import patch
 
 import pytest
 import rasterio
 import torch
+from cli_helpers import exit_code as cli
 from test_data import biomassters_root  # noqa: F401  (fixture: BioMassters layout from the real chips)
 from test_data_tiles import BANDS, SENSOR, write_floods_tiles
 
-from trtbench.cli import main
 from trtbench.data import DataBundle, DataOptions, few_shot, load_data, majority_class
 from trtbench.metadata import read_onnx_metadata
 from trtbench.models import model_from_checkpoint, save_model
@@ -57,15 +55,6 @@ def five_seeds(small: DataBundle, tmp_path_factory: pytest.TempPathFactory) -> P
     tiny = replace(small, splits={s: d.view(range(sizes[s])) for s, d in small.splits.items()})
     run_experiment(TrainConfig("unet_small", seeds=(0, 1, 2, 3, 4), lr_search=2, **QUICK), tiny, folder)
     return folder
-
-
-def cli(*args: str) -> int:
-    with patch.object(sys, "argv", ["trtbench", *args]):
-        try:
-            main()
-        except SystemExit as exc:
-            return int(exc.code or 0)
-    return 0
 
 
 def test_frozen_regime_trains_the_head_and_leaves_the_encoder_untouched(small: DataBundle, tmp_path: Path) -> None:

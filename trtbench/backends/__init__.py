@@ -94,16 +94,13 @@ def _torch_runner(path: str | Path) -> Runner:
     return TorchRunner(load, meta.inputs, meta.outputs)
 
 
-def _require_tensorrt(engine: str | Path | None = None, built_with: str | None = None) -> None:
+def _require_tensorrt() -> None:
     """BackendUnavailable with the reason unless TensorRT can run here (package importable, GPU visible)."""
     from ..doctor import tensorrt_status
 
     status = tensorrt_status()
     if not status["available"]:
-        what = f"{engine} (built with TensorRT {built_with}) cannot run here" if engine else "TensorRT cannot run here"
-        raise BackendUnavailable(f"{what}: {status['reason']}",
-                                 "run it on a machine with an NVIDIA GPU and that TensorRT version (see "
-                                 "`trtbench doctor`), or evaluate the ONNX file it was built from")
+        raise BackendUnavailable(f"TensorRT cannot run here: {status['reason']}", "see `trtbench doctor`")
 
 
 def _tensorrt_runner(path: str | Path) -> Runner:
@@ -112,9 +109,16 @@ def _tensorrt_runner(path: str | Path) -> Runner:
     if not is_engine_path(path):
         raise TrtbenchError(f"the tensorrt backend runs serialized engines and {Path(path).name} is not one",
                             "build one with `trtbench export --format engine` and pass the engine file")
-    sidecar = read_sidecar(path)   # a damaged or replaced engine is named as such on any machine
-    verify_engine_file(path, sidecar)
-    _require_tensorrt(path, sidecar.runtime.tensorrt_version)
+    try:
+        _require_tensorrt()
+    except BackendUnavailable as exc:
+        # Where TensorRT runs, the engine loader checks the file against its sidecar; here that check would
+        # never happen, so a damaged or replaced engine is named as such before saying TensorRT is missing.
+        sidecar = read_sidecar(path)
+        verify_engine_file(path, sidecar)
+        raise BackendUnavailable(f"{path} (built with TensorRT {sidecar.runtime.tensorrt_version}): {exc.problem}",
+                                 "run it on a machine with an NVIDIA GPU and that TensorRT version (see "
+                                 "`trtbench doctor`), or evaluate the ONNX file it was built from") from None
     from .tensorrt_runner import EngineFromPath, TensorRTRunner
 
     return TensorRTRunner(EngineFromPath(path))

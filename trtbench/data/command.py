@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from .published import SPLIT_SCHEMES
+
 
 @click.group()
 def data() -> None:
@@ -21,7 +23,7 @@ def data() -> None:
 @click.option("--bands", help="Comma-separated band names to keep (default: the sources' default bands).")
 @click.option("--sensor", help="chips: sensor table of the images, several joined with +.")
 @click.option("--num-classes", type=int, help="chips: classes in the masks.")
-@click.option("--split", type=click.Choice(["official", "seeded"]), default="official", show_default=True,
+@click.option("--split", type=click.Choice(SPLIT_SCHEMES), default="official", show_default=True,
               help="official: the release's (or PANGAEA's) split; seeded: our seeded split where one is defined.")
 @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of generated splits.")
 @click.option("--sample", type=click.IntRange(1, 10_000), default=8, show_default=True, help="Chips read per split.")

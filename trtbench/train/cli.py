@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from ..cli_options import check_outputs, emit_json, human_output, json_option
+from ..data.published import SPLIT_SCHEMES
 from ..errors import TrtbenchError
 from ..fileio import check_writable
 
@@ -58,7 +59,7 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.option("--class-weights", help="'auto' (inverse frequency) or one weight per class, comma-separated.")
 @click.option("--seeds", default="0", show_default=True, help="Comma-separated seeds (GEO-Bench: at least 5).")
 @click.option("--lr-search", type=click.IntRange(min=0), default=0, show_default=True, help="Optuna trials to pick the LR (0: off).")
-@click.option("--split", "split_scheme", type=click.Choice(["official", "seeded"]), default="official", show_default=True,
+@click.option("--split", "split_scheme", type=click.Choice(SPLIT_SCHEMES), default="official", show_default=True,
               help="official: the release's splits (PANGAEA's where the release has none, e.g. HLS Burn Scars); "
                    "seeded: a seeded split (--split-seed). Reports record which.")
 @click.option("--split-seed", type=int, default=0, show_default=True, help="Seed of generated train/val/test splits.")
