@@ -101,7 +101,8 @@ def reference_kernel(state: dict[str, torch.Tensor], waves: list[float]) -> tupl
                      p(layer + "norm2.weight"), p(layer + "norm2.bias"), eps=1e-5)
     rows = linear(x[TOKENS:-1] + emb, gen + "fc_weight")           # [C, 16 * 16 * D]
     dim = rows.shape[1] // (PATCH * PATCH)
-    weight = rows.reshape(dim, len(waves), PATCH, PATCH)            # DOFA's view of the same memory
+    weight = torch.stack([row.reshape(PATCH, PATCH, dim) for row in rows])  # band c: its (16, 16, D) slice
+    weight = torch.einsum("cijd->dcij", weight)                     # the conv layout [D, C, 16, 16]
     return weight * 0.01, linear(x[-1], gen + "fc_bias") * 0.01
 
 

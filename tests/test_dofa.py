@@ -250,21 +250,28 @@ def test_base_fixed_and_band_agnostic_exports_match_pytorch_on_real_chips(tmp_pa
     assert report.coverage == 1.0 and report.macs == pytest.approx(encoder_macs(SIZES["base"], 13, 224, 224), rel=0.01)
 
 
+@pytest.mark.oracle
 def test_matches_torchgeos_dofa_in_float64_with_shared_weights(tiny_state, s2_chip):
     dofa = pytest.importorskip("torchgeo.models.dofa", reason="torchgeo is not installed (it needs torchvision, "
                                "which does not import beside this machine's torch 2.13.0); install torchgeo "
                                "with a matching torch/torchvision pair to run this independent oracle")
     oracle = dofa.DOFA(img_size=224, patch_size=16, embed_dim=64, depth=4, num_heads=2, global_pool=False,
                        num_classes=0, norm_layer=partial(torch.nn.LayerNorm, eps=1e-6))
-    oracle.load_state_dict({k: v for k, v in tiny_state.items() if not k.startswith(("mask_token", "projector."))},
-                           strict=False)
+    result = oracle.load_state_dict({k: v for k, v in tiny_state.items()
+                                     if not k.startswith(("mask_token", "projector."))}, strict=False)
+    assert result.unexpected_keys == [] and set(result.missing_keys) <= {"fc_norm.weight", "fc_norm.bias"}
     ours = create_model("dofa_tiny", sensor="sentinel-2-l1c")
     ours.encoder.load_state_dict({k: v for k, v in tiny_state.items() if k in ours.encoder.state_dict()})
+    oracle.double()
+    # torchgeo builds the wavelength sin-cos in float32 whatever the model's dtype (``.float()`` and a float32
+    # ``arange`` in its code): the embedding enters its float64 generator through this cast, so its one float32
+    # rounding (~6e-8 relative) bounds the agreement; everything after it runs in float64 in both models.
+    oracle.patch_embed.fclayer.register_forward_pre_hook(lambda module, args: (args[0].double(),))
     x = torch.from_numpy(real_tiles(s2_chip, *S2_ALL, size=224)).double()
     with torch.no_grad():
-        expected = oracle.double().forward_features(x, ours.metadata.wavelengths)
+        expected = oracle.forward_features(x, ours.metadata.wavelengths)
         _, cls = ours.double()(x)
-    assert relative_error(cls.numpy(), expected.numpy()) < 1e-10
+    assert relative_error(cls.numpy(), expected.numpy()) < 1e-5
 
 
 # --- training ------------------------------------------------------------------------------------------------

@@ -15,9 +15,12 @@ names, so the release loads strictly):
   ``weight_generator`` (``TransformerWeightGenerator``): one post-norm ``nn.TransformerEncoder`` layer
   (``transformer_encoder``, width 128, 4 heads, feed-forward 2048, GELU) over
   [128 ``weight_tokens``; one token per band; ``bias_token``]; ``fc_weight`` of (band outputs + band
-  embeddings) gives ``[C, 16 * 16 * D]``, whose memory is *viewed* (not transposed) as the ``[D, C, 16, 16]``
-  kernel; ``fc_bias`` of the last output gives the bias; kernel and bias are scaled by 0.01 and the
-  convolution has stride 16 and **padding 1** (so a 224 input gives a 14 x 14 grid and the last pixel row
+  embeddings) gives ``[C, 16 * 16 * D]``; each band's row is its ``(16, 16, D)`` kernel slice, permuted to the
+  ``[D, C, 16, 16]`` conv kernel. This is the layout fixed in August 2024 (torchgeo pull request 2256, "DOFA:
+  fix bug in patch embedding"; the official code marks it "Fix bug"), for which the released weights were
+  retrained; the first code *viewed* the same memory as ``[D, C, 16, 16]``, mixing bands, and the weights
+  published since the fix do not work with it. ``fc_bias`` of the last output gives the bias; kernel and bias
+  are scaled by 0.01 and the convolution has stride 16 and **padding 1** (so a 224 input gives a 14 x 14 grid and the last pixel row
   and column are never read).
 * ``cls_token``, and ``pos_embed`` ``[1, 1 + 14 * 14, D]``: MAE's fixed 2-D sin-cos table, stored in the
   checkpoint (loaded, not recomputed); the CLS token gets row 0.
@@ -149,8 +152,9 @@ class DynamicPatchEmbedding(nn.Module):
         """Unscaled kernel ``[D, C, p, p]`` and bias ``[D]``: what DynamicPatchEmbed takes at run time."""
         weight, bias = self.weight_generator(self.fclayer(wavelength_embedding(waves, self.wave_dim)))
         p = self.patch_size
-        # DOFA views the generator's [C, p*p*D] output as [D, C, p, p] (a reinterpretation, not a transpose).
-        return weight.reshape(self.embed_dim, -1, p, p), bias
+        # Each band's row of the generator's [C, p*p*D] output is its (p, p, D) kernel slice, moved to the
+        # conv layout [D, C, p, p] (the fixed layout of the released weights, see the module docstring).
+        return weight.reshape(-1, p, p, self.embed_dim).permute(3, 0, 1, 2), bias
 
     def kernel(self, waves: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The conv weight and bias for wavelengths ``[C]`` in µm, both scaled by 0.01."""
