@@ -1,15 +1,20 @@
-"""Clay base at 224x224: PyTorch eager vs ONNX Runtime vs OpenVINO, side by side in one process.
+"""Clay base at 224x224 on every CPU runner and precision, side by side in one process (issues 3 and 16).
 
-Every backend is parity-checked against the PyTorch reference before it is timed (trtbench.bench).
-Rounds are interleaved (torch, onnxruntime, openvino, torch, ...) so drift in machine load hits all
-backends alike; the spread over rounds is printed beside the median. Throughput is also expressed
-as a fraction of this machine's fp32 matmul ceiling, measured in the same run. A UNet baseline is
-added when the model registry has one. Usage: ``python benchmarks/compare_backends.py --help``.
+Every runner is parity-checked against the PyTorch reference before it is timed (trtbench.bench), at its
+precision's tolerance (fp32 1e-4, bf16 5e-2, int8 1e-1). Rounds are interleaved (torch, onnxruntime, ...,
+torch, ...) so drift in machine load hits all runners alike, and **each round re-measures the GEMM
+ceiling** (trtbench.hardware) just before its runners, so every "% of ceiling" divides a model rate and a
+GEMM rate measured under the same load; the spread over rounds is printed beside the median.
 
-After the tables, a verdict per aim of issue 3 for the default CPU backend (ONNX Runtime, trtbench's
-default everywhere: ``runner_for_artifact``, ``trtbench predict``/``eval --backend``). When Clay misses
-the matmul-ceiling aim, one ONNX Runtime run is profiled to show, by measurement, whether the gap is
-time spent outside the matrix products or the matrix products themselves running below the ceiling.
+Runners: torch eager, ONNX Runtime (plain and with its transformer fusions), OpenVINO fp32, OpenVINO and
+torch in bf16 (skipped, with the reason, on CPUs without AMX/AVX512-BF16), and the same model quantised
+to Q/DQ int8 on ONNX Runtime and on OpenVINO. The default backend is what ``--backend auto`` picks on this
+machine (trtbench.backends.auto), named with its reason. A UNet baseline is added when the registry has one.
+
+After the tables, a verdict per aim of issue 16 (met / NOT met / unavailable on this CPU / not measured).
+When the default backend is ONNX Runtime and Clay misses the ceiling aim, one ONNX Runtime run is profiled
+to show whether the gap is time outside the matrix products or the matrix products themselves.
+Usage: ``python benchmarks/compare_backends.py --help``.
 """
 
 from __future__ import annotations
@@ -19,9 +24,8 @@ import json
 import os
 import statistics
 import tempfile
-import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,16 +33,23 @@ import numpy as np
 import onnxruntime as ort
 import torch
 
-from trtbench.backends import TorchRunner
+from trtbench.backends import Runner, TorchRunner, runner_for_artifact
+from trtbench.backends.auto import auto_backend
 from trtbench.bench import BenchTarget, ModelSpec, TimingConfig, count_flops, make_feeds, open_target
 from trtbench.bench.compare import bench_backend, reference_outputs
-from trtbench.bench.run import machine_info, make_candidates, torch_threads
+from trtbench.bench.run import machine_info, make_candidates, tolerances, torch_threads
+from trtbench.hardware import CpuFeatures, measure_gemm_ceiling, read_cpu_features
 from trtbench.models import list_models
+from trtbench.parity import tolerance_for
 
-BACKENDS = ("torch", "onnxruntime", "openvino")
-DEFAULT_CPU_BACKEND = "onnxruntime"   # trtbench's default backend; on a machine without a GPU it runs the CPU EP
-SPEEDUP_AIMS = {"Clay": 1.0, "UNet baseline": 1.3}   # issue 3: default backend / torch eager, at every batch
-CEILING_AIM = 0.85                                   # issue 3: Clay base on the default backend, of the matmul ceiling
+FP32 = ("torch", "onnxruntime", "onnxruntime-fused", "openvino")
+BF16 = ("openvino-bf16", "torch-bf16")
+INT8 = ("int8-onnxruntime", "int8-openvino")   # the Q/DQ int8 artifact of the same model on each runtime
+SPEEDUP_AIMS = {"Clay": 1.1, "UNet baseline": 1.3}   # issue 16: default (auto) backend / torch eager, every batch
+CEILING_AIM = 0.85       # issue 16: default backend on Clay base, of the fp32 GEMM ceiling of the same rounds
+BF16_AIM, BF16_COSINE = 2.5, 0.999   # bf16 / fastest fp32 runner, with output cosine
+INT8_AIM = 2.0                       # int8 / fastest fp32 runner
+CHIP = Path(__file__).resolve().parents[2] / "shared" / "data" / "sen1floods11" / "Spain_7370579_S2Hand.tif"
 # ONNX Runtime op types (after its graph optimisations) that carry the counted MACs: the matrix products.
 GEMM_OPS = frozenset({"MatMul", "FusedMatMul", "Gemm", "FusedGemm", "Conv", "FusedConv"})
 PROFILE_RUNS = 3   # profiled runs, after one warm-up run that is left out
@@ -46,111 +57,112 @@ PROFILE_RUNS = 3   # profiled runs, after one warm-up run that is left out
 
 @dataclass
 class ModelRun:
-    """Median images/s per (backend, batch) of one model, and why any backend was not timed: what the
-    tables and the verdicts are computed from."""
+    """Medians per (runner, batch) over the rounds, and why any runner was not timed."""
 
     gmac_per_image: float
     batches: list[int]
+    default: str                                   # the runner `--backend auto` picks here
+    choice: str                                    # that pick and its reason, as eval/predict print it
     throughput: dict[tuple[str, int], float]
+    fraction: dict[tuple[str, int], float]         # median over rounds of rate / that round's fp32 ceiling
     invalid: dict[str, str]
-    info: dict[str, dict[str, Any]]   # backend -> runner.describe() (e.g. the ONNX Runtime providers used)
+    info: dict[str, dict[str, Any]]                # runner -> describe()
+    cosine: dict[str, float] = field(default_factory=dict)   # runner -> worst output cosine vs the reference
 
-    def speedup(self, backend: str, batch: int) -> float | None:
-        eager, rate = self.throughput.get(("torch", batch)), self.throughput.get((backend, batch))
-        return rate / eager if eager and rate else None
+    def speedup(self, backend: str, batch: int, baseline: str = "torch") -> float | None:
+        base, rate = self.throughput.get((baseline, batch)), self.throughput.get((backend, batch))
+        return rate / base if base and rate else None
 
-    def ceiling_fraction(self, backend: str, batch: int, ceiling: float) -> float | None:
-        rate = self.throughput.get((backend, batch))
-        return None if rate is None else 2 * self.gmac_per_image * rate / ceiling
-
-
-@dataclass
-class OrtProfile:
-    """ONNX Runtime's per-node kernel times of a few runs of one batch, in ms per run, by op type."""
-
-    batch: int
-    run_ms: float
-    op_ms: dict[str, float]
-
-    @property
-    def gemm_ms(self) -> float:
-        return sum(ms for op, ms in self.op_ms.items() if op in GEMM_OPS)
+    def fastest(self, names: tuple[str, ...], batch: int) -> tuple[str, float] | None:
+        rates = {n: r for n in names if (r := self.throughput.get((n, batch)))}
+        return max(rates.items(), key=lambda kv: kv[1]) if rates else None
 
 
-def matmul_ceiling_gflops(n: int = 2048, reps: int = 5) -> dict[str, float]:
-    """Best fp32 GFLOP/s of an n x n matmul in torch and in numpy: the practical peak of this CPU."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    x, y = a.numpy(), b.numpy()
-    best = {}
-    for name, fn in (("torch", lambda: a @ b), ("numpy", lambda: x @ y)):
-        fn()
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        best[name] = 2 * n**3 / min(times) / 1e9
-    return best
+def int8_artifact(target: BenchTarget, folder: Path, samples: int) -> Path | str:
+    """The model quantised to Q/DQ int8 on tiles of the real Sen1Floods11 chip, or why it could not be."""
+    from trtbench.export.precision import quantize_int8
+
+    try:
+        return quantize_int8(target.onnx, folder / "int8.onnx", [CHIP], samples=samples)
+    except Exception as exc:  # noqa: BLE001 - reported as the int8 runners' reason, the others still run
+        return f"no int8 artifact: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+
+
+def round_candidates(target: BenchTarget, names: tuple[str, ...], int8: Path | str | None,
+                     threads: int) -> dict[str, Runner | str]:
+    candidates, _ = make_candidates(target, names, threads)
+    if int8 is not None:
+        for name in INT8:
+            candidates[name] = int8 if isinstance(int8, str) else \
+                runner_for_artifact(int8, name.split("-", 1)[1], threads=threads)
+    return candidates
 
 
 def bench_model(label: str, target: BenchTarget, size: int, batches: list[int], rounds: int, config: TimingConfig,
-                threads: int, ceiling: float) -> ModelRun:
-    """Time every backend on ``target`` in interleaved rounds, print the table, return the medians."""
+                threads: int, features: CpuFeatures, int8: Path | str | None) -> ModelRun:
+    """Every runner on ``target`` in interleaved rounds, each round after its own ceiling; print the table."""
+    choice = auto_backend(target.onnx)
+    default = choice.backend
     with torch_threads(threads):
         meta = target.metadata
         flops = count_flops(target.model, (1, meta.num_bands, size, size), cross_check=False)
         feeds = make_feeds(meta, batches, size)
         expected = reference_outputs(TorchRunner(lambda: target.model, meta.inputs, meta.outputs), feeds)
+        allowed = tolerances(meta.precision, (*FP32, *BF16), None) | {n: tolerance_for("int8") for n in INT8}
         throughput: dict[tuple[str, int], list[float]] = defaultdict(list)
+        fraction: dict[tuple[str, int], list[float]] = defaultdict(list)
         latency: dict[tuple[str, int], list[float]] = defaultdict(list)
+        ceilings: list[dict[str, float]] = []
         invalid: dict[str, str] = {}
         info: dict[str, dict[str, Any]] = {}
+        cosine: dict[str, float] = {}
         for r in range(rounds):
-            candidates, _ = make_candidates(target, BACKENDS, threads)
-            for name, runner in candidates.items():
+            ceiling = measure_gemm_ceiling(features, n=2048, reps=3, threads=threads)
+            ceilings.append(ceiling.gflops)
+            for name, runner in round_candidates(target, (*FP32, *BF16), int8, threads).items():
                 if isinstance(runner, str) or name in invalid:
                     invalid.setdefault(name, runner if isinstance(runner, str) else invalid[name])
                     continue
-                result = bench_backend(name, runner, feeds, expected, config, tolerance=1e-4)
+                result = bench_backend(name, runner, feeds, expected, config, tolerance=allowed[name])
                 if not result.valid:
                     invalid[name] = f"{result.status}: {result.reason}"
                     continue
                 info[name] = result.info
+                cosine[name] = min(p.cosine for p in result.parity)
                 for t in result.timings:
                     throughput[name, t.batch].append(t.images_per_s)
                     latency[name, t.batch].append(t.median_ms)
-            print(f"  [{label}] round {r + 1}/{rounds} done", flush=True)
-    run = ModelRun(flops.gmac_per_image, batches,
-                   {key: statistics.median(runs) for key, runs in throughput.items()}, invalid, info)
+                    fraction[name, t.batch].append(2 * flops.gmac_per_image * t.images_per_s / ceiling.gflops["fp32"])
+            print(f"  [{label}] round {r + 1}/{rounds} done (fp32 GEMM ceiling this round "
+                  f"{ceiling.gflops['fp32']:.1f} GFLOP/s)", flush=True)
+    run = ModelRun(flops.gmac_per_image, batches, default, choice.line(),
+                   {k: statistics.median(v) for k, v in throughput.items()},
+                   {k: statistics.median(v) for k, v in fraction.items()}, invalid, info, cosine)
+    fp32 = [c["fp32"] for c in ceilings]
     print(f"\n{label}: {meta.model} ({meta.task}, {meta.num_bands} bands) at {size}x{size}, "
-          f"{flops.gmac_per_image:.2f} GMAC/image (folded, generator excluded), {rounds} interleaved rounds")
-    header = f"{'backend':>12} {'batch':>5} {'p50 ms':>9} {'img/s med':>10} {'spread (min..max)':>20} " \
+          f"{flops.gmac_per_image:.2f} GMAC/image (folded, generator excluded), {rounds} interleaved rounds; "
+          f"fp32 GEMM ceiling per round {', '.join(f'{c:.1f}' for c in fp32)} GFLOP/s"
+          + "".join(f"; {p} {', '.join(f'{c[p]:.1f}' for c in ceilings)}" for p in ("bf16", "int8") if p in ceilings[0]))
+    header = f"{'runner':>18} {'batch':>5} {'p50 ms':>9} {'img/s med':>10} {'spread (min..max)':>20} " \
              f"{'vs torch':>9} {'GFLOP/s':>8} {'of ceiling':>10}"
     print(header)
     print("-" * len(header))
     for batch in batches:
-        for name in BACKENDS:
+        for name in (*FP32, *BF16, *INT8):
             runs = throughput.get((name, batch))
             if not runs:
                 continue
             med = run.throughput[name, batch]
             ratio = run.speedup(name, batch)
             spread = f"{min(runs):.2f}..{max(runs):.2f} ({(max(runs) - min(runs)) / med:.0%})"
-            print(f"{name:>12} {batch:>5} {statistics.median(latency[name, batch]):>9.1f} {med:>10.2f} "
+            mark = "*" if name == default else " "
+            print(f"{name + mark:>18} {batch:>5} {statistics.median(latency[name, batch]):>9.1f} {med:>10.2f} "
                   f"{spread:>20} {f'{ratio:.2f}x' if ratio else 'n/a':>9} {2 * run.gmac_per_image * med:>8.1f} "
-                  f"{run.ceiling_fraction(name, batch, ceiling):>10.1%}")
+                  f"{run.fraction[name, batch]:>10.1%}")
     for name, reason in invalid.items():
-        print(f"{name:>12}  NOT TIMED: {reason}")
+        print(f"{name:>18}  NOT TIMED: {reason}")
+    print(f"  * the default backend here (`--backend auto`): {default}")
     return run
-
-
-def best_ceiling_batch(run: ModelRun, ceiling: float) -> tuple[int, float] | None:
-    """The default backend's best batch and its fraction of the ceiling ("reaches" the aim at some batch)."""
-    fractions = {b: f for b in run.batches if (f := run.ceiling_fraction(DEFAULT_CPU_BACKEND, b, ceiling)) is not None}
-    if not fractions:
-        return None
-    batch = max(fractions, key=fractions.__getitem__)
-    return batch, fractions[batch]
 
 
 def profile_onnxruntime(onnx: Path, feed: dict[str, np.ndarray], threads: int) -> OrtProfile:
@@ -181,69 +193,129 @@ def profile_onnxruntime(onnx: Path, feed: dict[str, np.ndarray], threads: int) -
                       {op: us / PROFILE_RUNS / 1e3 for op, us in op_us.items()})
 
 
-def explain_ceiling(profile: OrtProfile, run: ModelRun, ceiling: float) -> None:
+@dataclass
+class OrtProfile:
+    """ONNX Runtime's per-node kernel times of a few runs of one batch, in ms per run, by op type."""
+
+    batch: int
+    run_ms: float
+    op_ms: dict[str, float]
+
+    @property
+    def gemm_ms(self) -> float:
+        return sum(ms for op, ms in self.op_ms.items() if op in GEMM_OPS)
+
+
+def explain_ceiling(profile: OrtProfile, run: ModelRun) -> None:
     """Split the ceiling fraction into its two measured factors.
 
     fraction of ceiling = (GEMM time / run time) x (GFLOP/s inside the GEMMs / ceiling), exactly, since all
     counted MACs are matrix products. The smaller factor is the larger loss: time outside the GEMMs
     (softmax, norms, GELU, transposes, ...; fusing or removing them helps) or the GEMMs themselves
     running below the ceiling (shapes, threading, memory bandwidth; only faster kernels help).
-    Profiling adds time per node, so the unprofiled median of the table is printed beside the profiled run.
     """
-    gflop = 2 * run.gmac_per_image * profile.batch   # per run
-    timed_ms = profile.batch / run.throughput[DEFAULT_CPU_BACKEND, profile.batch] * 1e3
+    fraction = run.fraction["onnxruntime", profile.batch]
+    rate = run.throughput["onnxruntime", profile.batch]
+    ceiling = 2 * run.gmac_per_image * rate / fraction   # the rounds' median ceiling, as the table used
+    gflop = 2 * run.gmac_per_image * profile.batch
     gemm_share = profile.gemm_ms / profile.run_ms
     gemm_gflops = gflop / (profile.gemm_ms / 1e3)
-    overall = gflop / (profile.run_ms / 1e3) / ceiling
 
     def shares(gemm: bool) -> str:
         ops = sorted(((ms, op) for op, ms in profile.op_ms.items() if (op in GEMM_OPS) == gemm), reverse=True)
         return ", ".join(f"{op} {ms / profile.run_ms:.1%}" for ms, op in ops[:6])
 
     print(f"    why (ONNX Runtime profile of Clay, batch {profile.batch}, mean of {PROFILE_RUNS} runs after a warm-up: "
-          f"{profile.run_ms:.1f} ms/run = {overall:.1%} of ceiling; unprofiled {timed_ms:.1f} ms):")
+          f"{profile.run_ms:.1f} ms/run; unprofiled {profile.batch / rate * 1e3:.1f} ms):")
     print(f"      GEMM ops      {gemm_share:>6.1%} of run time ({shares(True)}); inside them "
           f"{gemm_gflops:.1f} GFLOP/s = {gemm_gflops / ceiling:.1%} of ceiling")
     other_ms = sum(ms for op, ms in profile.op_ms.items() if op not in GEMM_OPS)
     print(f"      other ops     {other_ms / profile.run_ms:>6.1%} of run time (top: {shares(False)})")
-    print(f"      between ops   {1 - (profile.gemm_ms + other_ms) / profile.run_ms:>6.1%} of run time (executor, and profiling itself)")
     limits = {"time outside GEMMs": gemm_share, "GEMM efficiency": gemm_gflops / ceiling}
     below = [f"{name} caps it at {cap:.0%}" for name, cap in limits.items() if cap < CEILING_AIM]
     print(f"      => {'; '.join(below) or 'neither factor alone is below the aim'}; "
           f"larger loss: {min(limits, key=limits.__getitem__)}")
 
 
-def verdict(met: bool | None, aim: str, measured: str) -> None:
-    print(f"  {'not measured' if met is None else 'met' if met else 'NOT met':>12}  {aim}: {measured}")
+def verdict(met: bool | str | None, aim: str, measured: str) -> None:
+    """``met`` / ``NOT met``; a string is printed as is (``unavailable on this CPU``); None: not measured."""
+    word = "not measured" if met is None else met if isinstance(met, str) else "met" if met else "NOT met"
+    print(f"  {word:>25}  {aim}: {measured}")
+
+
+def per_batch(ratios: dict[int, float | None]) -> str:
+    return ", ".join(f"batch {b}: {r:.2f}x" if r else f"batch {b}: n/a" for b, r in ratios.items())
 
 
 def speed_verdict(label: str, run: ModelRun | None, skipped: str) -> None:
-    """Aim: the default backend is at least SPEEDUP_AIMS[label] x torch eager at every batch ("never slower")."""
-    aim = f"{DEFAULT_CPU_BACKEND} >= {SPEEDUP_AIMS[label]:.1f}x torch eager on {label}, every batch"
+    """The default (auto) backend is at least SPEEDUP_AIMS[label] x torch eager at every batch."""
+    aim = f"default backend >= {SPEEDUP_AIMS[label]:.1f}x torch eager on {label}, every batch"
     if run is None:
         return verdict(None, aim, skipped)
-    for backend, met in ((DEFAULT_CPU_BACKEND, False), ("torch", None)):   # an untimed default backend fails
+    if run.default == "torch":
+        return verdict(False, aim, "auto picked torch itself: no faster runner here")
+    for backend, met in ((run.default, False), ("torch", None)):
         if backend in run.invalid:
             return verdict(met, aim, f"{backend} not timed ({run.invalid[backend]})")
-    ratios = {b: run.speedup(DEFAULT_CPU_BACKEND, b) for b in run.batches}
-    worst = min(ratios, key=ratios.__getitem__)
-    verdict(ratios[worst] >= SPEEDUP_AIMS[label], aim, f"worst {ratios[worst]:.2f}x at batch {worst} ("
-            + ", ".join(f"batch {b}: {r:.2f}x" for b, r in ratios.items()) + ")")
+    ratios = {b: run.speedup(run.default, b) for b in run.batches}
+    verdict(all(r and r >= SPEEDUP_AIMS[label] for r in ratios.values()), aim, f"{run.default}: {per_batch(ratios)}")
 
 
-def ceiling_verdict(run: ModelRun, ceiling: float, profile: OrtProfile | None, no_profile: bool) -> None:
-    """Aim: the default backend reaches CEILING_AIM of the matmul ceiling on Clay; if not, the measured why."""
-    aim = f"{DEFAULT_CPU_BACKEND} >= {CEILING_AIM:.0%} of the matmul ceiling on Clay"
-    best = best_ceiling_batch(run, ceiling)
-    if best is None:
-        return verdict(False, aim, f"{DEFAULT_CPU_BACKEND} not timed ({run.invalid.get(DEFAULT_CPU_BACKEND)})")
-    batch, fraction = best
-    verdict(fraction >= CEILING_AIM, aim, f"{fraction:.1%} at batch {batch} (its best batch; ceiling {ceiling:.1f} "
-            f"GFLOP/s)")
-    if profile is not None:
-        explain_ceiling(profile, run, ceiling)
-    elif fraction < CEILING_AIM and no_profile:
-        print("    why: not profiled (--no-profile)")
+def ceiling_verdict(run: ModelRun) -> None:
+    aim = f"default backend >= {CEILING_AIM:.0%} of the fp32 GEMM ceiling on Clay (same rounds), every batch"
+    fractions = {b: run.fraction.get((run.default, b)) for b in run.batches}
+    if any(f is None for f in fractions.values()):
+        return verdict(False, aim, f"{run.default} not timed ({run.invalid.get(run.default)})")
+    verdict(min(fractions.values()) >= CEILING_AIM, aim,
+            f"{run.default}: " + ", ".join(f"batch {b}: {f:.1%}" for b, f in fractions.items()))
+
+
+def precision_verdict(run: ModelRun, names: tuple[str, ...], aim_ratio: float, precision: str,
+                      features: CpuFeatures) -> None:
+    """The fastest ``names`` runner over the fastest fp32 runner, per batch; "unavailable on this CPU" where
+    the ISA has no instructions for ``precision`` (int8 still runs there, on emulating kernels: shown)."""
+    aim = f"{precision} >= {aim_ratio:.1f}x the fastest fp32 runner on Clay, every batch"
+    parts, met = [], True
+    for b in run.batches:
+        best, fp32 = run.fastest(names, b), run.fastest(FP32, b)
+        if best is None or fp32 is None:
+            parts = ["; ".join(f"{n}: {run.invalid.get(n, 'not timed')}" for n in names)]
+            met = False
+            break
+        ratio = best[1] / fp32[1]
+        met &= ratio >= aim_ratio
+        parts.append(f"batch {b}: {best[0]} {ratio:.2f}x {fp32[0]}")
+    cosines = {n: run.cosine[n] for n in names if n in run.cosine}
+    if precision == "bf16":
+        met &= bool(cosines) and all(c >= BF16_COSINE for c in cosines.values())
+    measured = "; ".join(parts) + ("; cosine " + ", ".join(f"{n} {c:.5f}" for n, c in cosines.items()) if cosines else "")
+    if not features.accelerated(precision):
+        isa = "AMX-BF16/AVX512-BF16" if precision == "bf16" else "AMX-INT8/VNNI"
+        return verdict("unavailable on this CPU", aim, f"no {isa} (ISA: {', '.join(features.isa)}); "
+                       + ("runners skipped, not failed" if precision == "bf16" else f"measured anyway: {measured}"))
+    verdict(met, aim, measured)
+
+
+def int8_runtime_line(run: ModelRun) -> None:
+    """Which runtime runs the Q/DQ int8 artifact faster, per batch (issue 16 asks which)."""
+    for b in run.batches:
+        rates = {n: run.throughput.get((n, b)) for n in INT8}
+        if all(rates.values()):
+            faster = max(rates, key=rates.__getitem__)
+            print(f"    int8 batch {b}: {faster.split('-', 1)[1]} faster "
+                  f"({rates['int8-openvino'] / rates['int8-onnxruntime']:.2f}x OpenVINO / ONNX Runtime)")
+
+
+def fusion_verdict(run: ModelRun) -> None:
+    """ONNX Runtime's transformer fusions close its gap: fused ORT >= torch eager at every batch."""
+    aim = "ONNX Runtime with transformer fusions >= 1.0x torch eager on Clay, every batch (closes ORT's gap)"
+    if "onnxruntime-fused" in run.invalid:
+        return verdict(False, aim, run.invalid["onnxruntime-fused"])
+    ratios = {b: run.speedup("onnxruntime-fused", b) for b in run.batches}
+    plain = {b: run.speedup("onnxruntime-fused", b, baseline="onnxruntime") for b in run.batches}
+    fused = run.info.get("onnxruntime-fused", {}).get("transformer_fusions")
+    verdict(all(r and r >= 1.0 for r in ratios.values()), aim,
+            f"{per_batch(ratios)}; vs plain ONNX Runtime {per_batch(plain)}; fused ops {fused}")
 
 
 def main() -> None:
@@ -258,41 +330,63 @@ def main() -> None:
     parser.add_argument("--min-time", type=float, default=0.0)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--no-unet", action="store_true", help="Skip the UNet baseline.")
+    parser.add_argument("--no-int8", action="store_true", help="Skip quantising Clay to int8 and its runners.")
+    parser.add_argument("--calib-samples", type=int, default=8, help="Calibration tiles for the int8 artifact.")
     parser.add_argument("--no-profile", action="store_true",
-                        help="Do not profile ONNX Runtime when Clay misses the matmul-ceiling aim.")
+                        help="Do not profile ONNX Runtime when it is the default and Clay misses the ceiling aim.")
     args = parser.parse_args()
     batches = [int(b) for b in args.batches.split(",")]
     config = TimingConfig(warmup=args.warmup, min_iters=args.min_iters, min_time=args.min_time)
 
     torch.set_num_threads(args.threads)
-    ceiling = matmul_ceiling_gflops()
+    features = read_cpu_features()
     info = machine_info(args.threads)
     print(f"machine: {info['cpu']}, {info['cpu_cores']} cores, {args.threads} threads, torch {info['torch']}")
-    print(f"fp32 matmul ceiling (2048^3, best of 5): torch {ceiling['torch']:.1f} GFLOP/s, "
-          f"numpy {ceiling['numpy']:.1f} GFLOP/s; 'of ceiling' below uses the higher one")
-    peak = max(ceiling.values())
-    with open_target("clay", ModelSpec(variant=args.variant, random_init=True, input_size=args.size)) as target:
-        clay = bench_model("Clay", target, args.size, batches, args.rounds, config, args.threads, peak)
-        best = best_ceiling_batch(clay, peak)
+    print(f"ISA (/proc/cpuinfo): {', '.join(features.isa) or 'none listed'}; "
+          + "; ".join(f"{p}: {how}" for p, how in features.precisions().items())
+          + f" (clock {features.ghz} GHz from {features.ghz_source})")
+    spec = ModelSpec(variant=args.variant, random_init=True, input_size=args.size)
+    with open_target("clay", spec) as target, tempfile.TemporaryDirectory(prefix="trtbench-int8-") as tmp:
+        int8 = None if args.no_int8 else int8_artifact(target, Path(tmp), args.calib_samples)
+        clay = bench_model("Clay", target, args.size, batches, args.rounds, config, args.threads, features, int8)
         profile = None
-        if best is not None and best[1] < CEILING_AIM and not args.no_profile:
-            print(f"  [Clay] profiling {DEFAULT_CPU_BACKEND} at batch {best[0]}", flush=True)
-            profile = profile_onnxruntime(target.onnx, make_feeds(target.metadata, [best[0]], args.size)[0],
+        worst = min(batches, key=lambda b: clay.fraction.get(("onnxruntime", b), 0.0))
+        if clay.default == "onnxruntime" and clay.fraction.get(("onnxruntime", worst), 1.0) < CEILING_AIM \
+                and not args.no_profile:
+            print(f"  [Clay] profiling onnxruntime at batch {worst}", flush=True)
+            profile = profile_onnxruntime(target.onnx, make_feeds(target.metadata, [worst], args.size)[0],
                                           args.threads)
     unet, unet_skipped = None, "--no-unet" if args.no_unet else "no `unet` model in the registry"
     if not args.no_unet and "unet" in list_models():
         spec = ModelSpec(random_init=True, task="segmentation", head=None, num_classes=2, input_size=args.size)
         with open_target("unet", spec) as target:
-            unet = bench_model("UNet baseline", target, args.size, batches, args.rounds, config, args.threads, peak)
+            unet = bench_model("UNet baseline", target, args.size, batches, args.rounds, config, args.threads,
+                               features, None)
 
-    providers = ", ".join(clay.info.get(DEFAULT_CPU_BACKEND, {}).get("providers", [])) or "not run"
     caveat = "" if (args.variant, args.size) == ("base", 224) else \
         f"; this run is Clay {args.variant} at {args.size}, so the Clay verdicts are indicative only"
-    print(f"\nIssue 3 aims (stated for Clay base at 224{caveat}); default CPU backend: {DEFAULT_CPU_BACKEND} "
-          f"(trtbench's default backend; providers here: {providers})")
+    print(f"\nIssue 16 aims (stated for Clay base at 224{caveat}); default {clay.choice}")
     speed_verdict("Clay", clay, "")
+    ceiling_verdict(clay)
+    if profile is not None:
+        explain_ceiling(profile, clay)
+    precision_verdict(clay, BF16, BF16_AIM, "bf16", features)
+    verdict(None, "bf16 |delta mIoU| <= 0.5 points on the real flood chip", "needs a trained head: `trtbench eval "
+            "--precision bf16 --labels` on a trained artifact reports task_delta")
+    if args.no_int8:
+        verdict(None, f"int8 >= {INT8_AIM:.1f}x the fastest fp32 runner", "--no-int8")
+    else:
+        precision_verdict(clay, INT8, INT8_AIM, "int8", features)
+        int8_runtime_line(clay)
+    verdict(None, "int8 |delta mIoU| <= 1 point", "needs a trained head: `trtbench eval --labels` on its int8 "
+            "export reports task_delta")
+    fusion_verdict(clay)
     speed_verdict("UNet baseline", unet, unet_skipped)
-    ceiling_verdict(clay, peak, profile, args.no_profile)
+    verdict(None, "predict >= 0.90 of model-only throughput in every round", "measured by "
+            "benchmarks/predict_throughput.py")
+    missing = [name for flag, name in (("avx512f", "AVX-512"), ("amx_tile", "AMX")) if not features.has(flag)]
+    verdict(True if missing else None, "runs on a CPU without AVX-512/AMX, reporting features as unavailable",
+            f"this CPU lacks {', '.join(missing)}" if missing else "this CPU has AVX-512 and AMX (not exercised)")
 
 
 if __name__ == "__main__":

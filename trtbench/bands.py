@@ -37,6 +37,7 @@ def bind_bands(meta: ModelMetadata, sensor: str | None = None, bands: Sequence[s
         return meta
     table = _choose(meta, sensor, bands, wavelengths)
     bound = meta.with_(sensor=table.name, bands=table.band_names, wavelengths=table.wavelengths,
+                       bandwidths=table.known_bandwidths,
                        mean=table.mean, std=table.std, gsd=table.gsd)
     if meta.band_mode != "dynamic":
         if bound.wavelengths != meta.wavelengths:
@@ -68,6 +69,9 @@ def model_feed(meta: ModelMetadata, pixels: np.ndarray) -> dict[str, np.ndarray]
         raise InputError(f"pixels of shape {pixels.shape} do not have the {meta.num_bands} bands chosen "
                          f"({', '.join(meta.bands)})", "select those bands from the file (--data-bands)")
     extras = {"wavelengths": np.asarray(meta.wavelengths, np.float32), "gsd": np.asarray(meta.gsd, np.float32)}
+    if "bandwidths" in meta.inputs:  # Copernicus-FM: the band set's bandwidths (refused where its table has none)
+        widths = meta.bandwidths if meta.bandwidths is not None else meta.sensor_table().bandwidths
+        extras["bandwidths"] = np.asarray(widths, np.float32)
     unknown = [name for name in meta.inputs[1:] if name not in extras]
     if unknown:
         raise InputError(f"the artifact has inputs trtbench does not know how to fill: {', '.join(unknown)}",
@@ -89,13 +93,13 @@ def _choose(meta: ModelMetadata, sensor: str | None, bands: Sequence[str] | None
         table = (get_sensor(sensor) if sensor else _default_table(meta)).select(bands)
         if wavelengths is None:
             return table
-        names, mean, std, gsd = table.band_names, table.mean, table.std, table.gsd
+        names, mean, std, gsd, widths = table.band_names, table.mean, table.std, table.gsd, table.known_bandwidths
     else:  # wavelengths alone (optionally named by --bands): an unlisted sensor, data already normalised
-        names, mean, std, gsd = list(bands or []), None, None, meta.gsd
+        names, mean, std, gsd, widths = list(bands or []), None, None, meta.gsd, None
     if names and len(wavelengths) != len(names):
         raise InputError(f"--wavelengths gives {len(wavelengths)} values for {len(names)} bands ({', '.join(names)})",
                          "give one wavelength (µm) per band, in band order")
-    return custom_sensor(list(wavelengths), gsd, mean, std, names or None)
+    return custom_sensor(list(wavelengths), gsd, mean, std, names or None, widths)
 
 
 def _default_table(meta: ModelMetadata) -> Sensor:

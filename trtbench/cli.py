@@ -63,7 +63,9 @@ class LazyGroup(click.Group):
     "predict": ".predict.command:predict", "bench": ".bench.cli:bench", "flops": ".bench.cli:flops",
     "check": ".check.command:check", "train": ".train.cli:train", "report": ".train.cli:report",
     "models": ".models.command:models",
-    "data": ".data.command:data"}, summaries={
+    "compare": ".compare.command:compare",
+    "data": ".data.command:data", "stac": ".stac.command:stac",
+    "triton": ".serve.command:triton"}, summaries={
     "predict": "Map SCENES (GeoTIFFs or quoted globs) with ARTIFACT into Cloud-Optimized GeoTIFFs.",
     "bench": "Latency, throughput, memory and FLOPs on each backend, every backend parity-checked against "
              "PyTorch before it is timed.",
@@ -74,7 +76,13 @@ class LazyGroup(click.Group):
              "`trtbench export`.",
     "report": "Leaderboard outputs (GEO-Bench CSV, additional_info.json, per-class table, plot) from training runs.",
     "models": "List every registered model: parameters, patch and input size, width, UPerNet taps, band handling.",
-    "data": "Datasets on disk: check a download before training on it."})
+    "data": "Datasets on disk: check a download before training on it.",
+    "compare": "Compare MODELS x backends x precisions x batch sizes x input sizes on a labelled chip folder: task "
+               "accuracy and its delta to PyTorch fp32, parity, GFLOPs, latency percentiles with their spread, "
+               "throughput (img/s, km²/s) and peak memory, one row per cell (OUT/results.csv|json|md, "
+               "OUT/report.html).",
+    "stac": "Describe ARTIFACT (ONNX or TensorRT engine) as a STAC Item with the Machine Learning Model extension.",
+    "triton": "Package ARTIFACT (ONNX or TensorRT engine) as a Triton Inference Server model repository."})
 @click.version_option(package_name="trtbench")
 def cli() -> None:
     """From a fine-tuned geospatial foundation model to a fast, verified deployment."""
@@ -111,8 +119,9 @@ def doctor(json_path: str | None) -> None:
               show_default=True)
 @click.option("--head", default="fcn", show_default=True, help="Head for segmentation/regression tasks.")
 @click.option("--num-classes", type=click.IntRange(min=1), help="Classes of a segmentation head.")
-@click.option("--input-size", type=click.IntRange(min=1), default=256, show_default=True,
-              help="Default tile edge recorded, a multiple of the model's patch size.")
+@click.option("--input-size", type=click.IntRange(min=1),
+              help="Default tile edge recorded, a multiple of the model's patch size (default: the model's "
+                   "published input edge, `trtbench models` lists it).")
 @click.option("--opset", type=click.IntRange(min=1), help="ONNX opset (default: the family's export recipe).")
 @click.option("--format", "fmt", type=click.Choice(["onnx", "engine"]), default="onnx", show_default=True,
               help="ONNX file, or a TensorRT engine (+ JSON sidecar; needs TensorRT and a GPU).")
@@ -131,19 +140,23 @@ def doctor(json_path: str | None) -> None:
               help="TensorRT plugin library (or its build folder) to load; repeatable.")
 @click.option("--dynamic-bands", is_flag=True,
               help="One band-agnostic ONNX: wavelengths and GSD are inputs, the band set is chosen at run time.")
+@click.option("--stac", "stac_item", is_flag=True,
+              help="Also describe the artifact as a STAC MLM item, OUTPUT.stac.json (see `trtbench stac`).")
 @click.option("-o", "--output", required=True, type=click.Path(),
               help="Output .onnx file, or .engine/.plan with --format engine.")
 def export(model: str, variant: str | None, checkpoint: str | None, random_init: bool, seed: int, sensor: str,
            bands: str | None, task: str, head: str, num_classes: int | None, input_size: int, opset: int | None,
            fmt: str, precision: str, shapes: str | None, calib_data: tuple[str, ...], calib_samples: int,
            calib_method: str, data_bands: str | None, workspace: float | None, opt_level: int,
-           timing_cache: str | None, plugin_lib: tuple[str, ...], dynamic_bands: bool, output: str) -> None:
+           timing_cache: str | None, plugin_lib: tuple[str, ...], dynamic_bands: bool, stac_item: bool,
+           output: str) -> None:
     """Export MODEL (a family such as `clay`, a registry name, a trtbench checkpoint, or an existing
     trtbench .onnx file) to ONNX or a TensorRT engine, at fp32, fp16 or int8."""
     from .export.pipeline import ExportRequest, check_export_output, export_artifact
     from .models import create_model, model_from_checkpoint, resolve_model_name
 
     check_export_output(output, fmt)   # before any model is built
+    stac_path = _stac_output(output) if stac_item else None
     request = ExportRequest(fmt, precision, opset, shapes, calib_data, calib_samples, calib_method,
                             _split(data_bands), workspace, opt_level, timing_cache, plugin_lib,
                             dynamic_bands=dynamic_bands)
@@ -152,6 +165,7 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
             raise TrtbenchError("an ONNX file carries its own weights", "drop --random-init/--checkpoint")
         for path in export_artifact(model, output, request):
             click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB)")
+        _write_stac(output, stac_path)
         return
     if Path(model).suffix in (".ckpt", ".pt", ".safetensors"):
         if random_init or checkpoint:
@@ -167,15 +181,36 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
     for path in export_artifact(net, output, request):
         click.echo(f"wrote {path} ({path.stat().st_size / 2**20:.1f} MiB): {meta.model} {meta.task}, "
                    f"{meta.num_bands} bands of {meta.sensor} ({', '.join(meta.bands)}), outputs {', '.join(meta.outputs)}")
+    _write_stac(output, stac_path)
+
+
+def _stac_output(artifact: str) -> Path:
+    """Where ``export --stac`` writes the item, checked before the export starts."""
+    from .fileio import check_writable
+    from .stac.command import default_item_path
+
+    return check_writable(default_item_path(artifact), option="--stac", suffixes=(".json",))
+
+
+def _write_stac(artifact: str, item: Path | None) -> None:
+    if item is not None:
+        from .stac.mlm import write_mlm_item
+
+        click.echo(f"wrote {write_mlm_item(artifact, item)}")
 
 
 @cli.command("eval")
 @click.option("--engine", "artifact", required=True, type=click.Path(dir_okay=False),
-              help="Exported artifact (.onnx) whose metadata drives the evaluation.")
+              help="Exported artifact (.onnx, engine, or its STAC MLM item) whose metadata drives the evaluation.")
 @click.option("--data", multiple=True, required=True, help="GeoTIFF chip(s) or folder(s) of them; repeatable.")
 @click.option("--labels", multiple=True, help="Label GeoTIFF(s), one per data file, or a folder of labels named like them.")
 @click.option("--reference", type=click.Path(dir_okay=False), help="Checkpoint of the PyTorch reference.")
-@click.option("--backend", default="onnxruntime", show_default=True)
+@click.option("--backend", default="auto", show_default=True,
+              help="auto (picked for this machine, reason printed), torch, onnxruntime[-cpu|-cuda|-tensorrt|-fused], "
+                   "openvino, tensorrt.")
+@click.option("--precision", "runtime_precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+              show_default=True, help="Runtime precision: bf16 runs OpenVINO/torch in bf16 on CPUs with AMX or "
+                                      "AVX512-BF16 (refused elsewhere).")
 @click.option("--data-bands", help="The files' band names or a sensor name, if not in the GeoTIFF.")
 @click.option("--strict-bands", is_flag=True,
               help="Refuse files that name no band (by description or colour interpretation) instead of warning "
@@ -189,11 +224,11 @@ def export(model: str, variant: str | None, checkpoint: str | None, random_init:
 @click.option("--ignore-index", type=int, default=-1, show_default=True, help="Label value to ignore.")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=None,
               help="Max |artifact - reference| relative to the output's scale [default: by the artifact's "
-                   "precision: fp32 1e-4, fp16 1e-2, int8 1e-1].")
+                   "precision, or bf16's 5e-2 with --precision bf16: fp32 1e-4, fp16 1e-2, int8 1e-1].")
 @json_option("Write the full result as JSON to FILE ('-': standard output, the table then goes to stderr).")
 @click.option("--markdown", "md_path", type=click.Path(), help="Write a Markdown report.")
 def eval_(artifact: str, data: tuple[str, ...], labels: tuple[str, ...], reference: str | None, backend: str,
-          data_bands: str | None, strict_bands: bool, sensor: str | None, bands: str | None, wavelengths: str | None,
+          runtime_precision: str, data_bands: str | None, strict_bands: bool, sensor: str | None, bands: str | None, wavelengths: str | None,
           tile: int | None, batch_size: int, ignore_index: int, tolerance: float | None, json_path: str | None,
           md_path: str | None) -> None:
     """Parity of an artifact against its PyTorch reference on real chips, and task metrics with labels."""
@@ -202,10 +237,15 @@ def eval_(artifact: str, data: tuple[str, ...], labels: tuple[str, ...], referen
     from .report import eval_markdown, eval_table
 
     check_outputs((json_path, "--json"), (md_path, "--markdown"))   # not after the whole run
-    result = evaluate(artifact, data, labels=labels or None, reference=reference, backend=backend, tile=tile,
+    from .stac.mlm import resolve_artifact
+
+    result = evaluate(str(resolve_artifact(artifact)), data, labels=labels or None, reference=reference, backend=backend, tile=tile,
                       batch_size=batch_size, data_bands=_split(data_bands), ignore_index=ignore_index,
                       tolerance=tolerance, sensor=sensor, bands=_split(bands),
-                      wavelengths=parse_wavelengths(wavelengths), strict_bands=strict_bands)
+                      wavelengths=parse_wavelengths(wavelengths), strict_bands=strict_bands,
+                      precision=runtime_precision)
+    if "auto" in result.backend:
+        click.echo(f"backend: {result.backend['auto']['backend']} (auto: {result.backend['auto']['reason']})", err=True)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     human_output(json_path)(eval_table(result))

@@ -131,12 +131,17 @@ def unsupported_tensorrt(version: str) -> str | None:
 
 
 def report() -> dict[str, Any]:
+    from .hardware import read_cpu_features
+
     gpus = nvidia_gpus()
+    features = read_cpu_features()
     return {
         "python": platform.python_version(),
         "platform": platform.platform(),
         "cpu": cpu_name(),
         "cpu_cores": os.cpu_count(),
+        "cpu_isa": features.isa,   # from /proc/cpuinfo's flags: see trtbench.hardware
+        "cpu_precisions": features.precisions(),
         "torch": installed_version("torch") or "not installed",
         "cuda_gpu": ", ".join(gpus) or "none",
         "onnx": installed_version("onnx") or "not installed",

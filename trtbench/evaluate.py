@@ -13,7 +13,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .artifact import read_artifact_metadata
-from .backends import Runner, TorchRunner, runner_for_artifact
+from .backends import Runner, TorchRunner, effective_precision, runner_for_artifact
 from .bands import bind_bands, model_feed, reference_model
 from .errors import InputError
 from .metadata import ModelMetadata
@@ -97,10 +97,12 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
              batch_size: int = 4, data_bands: Sequence[str] | None = None, ignore_index: int = -1,
              tolerance: float | None = None, progress: bool = True, sensor: str | None = None,
              bands: Sequence[str] | None = None, wavelengths: Sequence[float] | None = None,
-             strict_bands: bool = False) -> EvalResult:
+             strict_bands: bool = False, precision: str = "fp32") -> EvalResult:
     """Compare ``artifact`` with its PyTorch reference on tiles covering every pixel of ``data``; a band-agnostic
     artifact runs on the band set chosen by ``sensor``/``bands``/``wavelengths`` (:func:`trtbench.bands.bind_bands`).
-    ``strict_bands`` refuses files whose bands are not named rather than assume their order."""
+    ``strict_bands`` refuses files whose bands are not named rather than assume their order. ``precision`` is
+    the runtime precision (bf16: see :func:`trtbench.backends.runner_for_artifact`); the default tolerance
+    is then the looser of the artifact's and the runtime precision's."""
     meta = bind_bands(read_artifact_metadata(artifact), sensor, bands, wavelengths)
     if batch_size < 1:
         raise InputError(f"batch size must be >= 1, got {batch_size}", "pass --batch-size 1 or more")
@@ -108,19 +110,21 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
     if not data:
         raise InputError("no data files given", "pass --data CHIP.tif (repeatable)")
     labels = _match_labels(data, labels) if labels else None
-    tolerance = tolerance_for(meta.precision) if tolerance is None else tolerance
+    artifact_runner = runner_for_artifact(artifact, backend, precision=precision)   # refuses before any work
+    if tolerance is None:   # a bf16 runner (--precision bf16, or a name such as openvino-bf16) at bf16's
+        tolerance = max(tolerance_for(meta.precision), tolerance_for(effective_precision(backend, precision)))
     chips = [chip_tiles(meta, path, tile, data_bands, strict_bands, labels[i] if labels else None, ignore_index)
              for i, path in enumerate(data)]
     tiles = [t for chip in chips for t in chip.tiles]
     coverage = Coverage(*(sum(getattr(c.coverage, f) for c in chips) for f in ("pixels", "evaluated", "labelled")))
     reference_runner = make_reference_runner(meta, reference)
-    artifact_runner = runner_for_artifact(artifact, backend)
     accumulators = {name: ParityAccumulator(name) for name in meta.outputs}
     metrics = {"reference": TaskMetrics.for_metadata(meta, ignore_index),
                "artifact": TaskMetrics.for_metadata(meta, ignore_index)}
     seconds = {"reference": 0.0, "artifact": 0.0}
     with reference_runner, artifact_runner:
-        backend_info = artifact_runner.describe()
+        backend_info = artifact_runner.describe() | artifact_runner.selection_info() | {
+            "precision": effective_precision(backend, precision)}
         for batch in tqdm(_batches(tiles, batch_size), disable=not progress, desc="eval", unit="batch"):
             pixels = np.stack([t.pixels for t in batch])
             check_batch(meta, pixels)

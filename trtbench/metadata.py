@@ -52,6 +52,7 @@ class ModelMetadata:
     precision: str = "fp32"
     nodata: float | None = None     # input value treated as missing when the file declares none
     training: dict[str, Any] | None = None  # provenance from `trtbench train`: dataset, regime, seed, lr, metrics
+    bandwidths: list[float] | None = None   # µm per channel where the sensor table gives them (Copernicus-FM reads them)
     format_version: int = FORMAT_VERSION
 
     @property
@@ -61,7 +62,7 @@ class ModelMetadata:
     def sensor_table(self) -> Sensor:
         """The band table this model was built for (custom sensors are rebuilt from the record)."""
         if self.sensor == "custom":
-            return custom_sensor(self.wavelengths, self.gsd, self.mean, self.std, self.bands)
+            return custom_sensor(self.wavelengths, self.gsd, self.mean, self.std, self.bands, self.bandwidths)
         return get_sensor(self.sensor).select(self.bands)
 
     def with_(self, **changes: Any) -> ModelMetadata:
@@ -111,6 +112,8 @@ class ModelMetadata:
             values = getattr(self, name)
             if not numbers(values) or len(values) != len(self.bands):
                 return f"{name} is {values!r}, not {len(self.bands)} numbers (one per band)"
+        if self.bandwidths is not None and (not numbers(self.bandwidths) or len(self.bandwidths) != len(self.bands)):
+            return f"bandwidths is {self.bandwidths!r}, not {len(self.bands)} numbers (one per band)"
         for name in ("patch_size", "input_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:

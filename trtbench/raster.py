@@ -32,11 +32,19 @@ class Chip:
 
 
 def open_raster(path: str | Path):
-    """``rasterio.open`` with errors that say whether the file is missing, not a raster, or corrupt."""
+    """``rasterio.open`` with errors that say whether the file is missing, not a raster, or corrupt (a URL:
+    whether the object is missing, the credentials refused or the server unreachable, :mod:`trtbench.remote`)."""
     import rasterio
     from rasterio.errors import RasterioIOError
 
-    path = Path(path)
+    from .remote import RemoteRaster, as_raster_path, remote_error
+
+    path = as_raster_path(path)
+    if isinstance(path, RemoteRaster):   # https:// or s3://: read by range requests (trtbench.remote)
+        try:
+            return rasterio.open(path.gdal_path)
+        except RasterioIOError as exc:
+            raise remote_error(path, gdal_reason(exc)) from None
     if not path.exists():
         raise InputError(f"file not found: {path}", "check the path")
     if path.is_dir():
@@ -65,9 +73,11 @@ def gdal_reason(exc: BaseException) -> str:
 def expand_rasters(paths: Sequence[str | Path], option: str = "--data") -> list[Path]:
     """GeoTIFFs named directly, or found (sorted by name) in named folders; missing paths are left to
     :func:`open_raster`, which names them."""
+    from .remote import as_raster_path
+
     files: list[Path] = []
-    for item in map(Path, paths):
-        if not item.is_dir():
+    for item in map(as_raster_path, paths):
+        if not isinstance(item, Path) or not item.is_dir():
             files.append(item)
             continue
         found = sorted(p for p in item.iterdir() if p.suffix.lower() in (".tif", ".tiff"))
@@ -90,9 +100,11 @@ def read_pixels(ds, **kwargs) -> np.ndarray:
 
 
 def read_chip(path: str | Path) -> Chip:
+    from .remote import as_raster_path
+
     with open_raster(path) as ds:
         pixels = read_pixels(ds)
-        return Chip(Path(path), pixels, ds.nodata, tuple(ds.descriptions), ds.crs, ds.transform,
+        return Chip(as_raster_path(path), pixels, ds.nodata, tuple(ds.descriptions), ds.crs, ds.transform,
                     colour_names(ds.colorinterp))
 
 

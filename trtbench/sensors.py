@@ -1,9 +1,14 @@
-"""Sensor band tables: names, centre wavelengths (µm), GSD and normalization in native units.
+"""Sensor band tables: names, centre wavelengths (µm), bandwidths (µm), GSD and normalization in native units.
 
 Clay's band embedding is generated from wavelengths, so these numbers decide the model's weights:
 values for Clay's own platforms come from Clay's ``configs/metadata.yaml``. Sentinel-2 L1C statistics
 are SSL4EO-S12's (Wang et al. 2022, 50k patches, TOA reflectance x 10000); HLS statistics are
 Prithvi-EO's (HLS V2 over CONUS, reflectance x 10000).
+
+Bandwidths (µm, like the wavelengths) are given only where Copernicus-FM's official configs state them
+(zhu-xlab/Copernicus-FM ``Copernicus-Bench/src/configs/dataset/cobench_dfc2020_s2.yaml`` and ``..._s1.yaml``,
+in nm there): Sentinel-2 L1C/L2A (and HLS S30, whose bands are Sentinel-2 MSI's) and Sentinel-1 (1 m, the
+configs' radar value). A model conditioned on bandwidths refuses a table without them (:attr:`Sensor.bandwidths`).
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ from .errors import TrtbenchError
 
 @dataclass(frozen=True)
 class Band:
-    """One spectral band: canonical name, aliases, centre wavelength (µm) and normalization."""
+    """One spectral band: canonical name, aliases, centre wavelength (µm), normalization, bandwidth (µm) if known."""
 
     name: str
     wavelength: float
     mean: float
     std: float
     aliases: tuple[str, ...] = ()
+    bandwidth: float | None = None
 
     def matches(self, name: str) -> bool:
         key = name.strip().lower()
@@ -65,6 +71,22 @@ class Sensor:
         return [b.wavelength for b in self.bands]
 
     @property
+    def bandwidths(self) -> list[float]:
+        """Bandwidths in µm, for models conditioned on them (Copernicus-FM); refused where the table has none."""
+        missing = [b.name for b in self.bands if b.bandwidth is None]
+        if missing:
+            raise TrtbenchError(f"sensor '{self.name}' lists no bandwidth for band(s) {', '.join(missing)}, and this "
+                                "model generates its patch kernel from wavelength and bandwidth",
+                                f"use a sensor whose table gives bandwidths ({', '.join(BANDWIDTH_SENSORS)})")
+        return [b.bandwidth for b in self.bands]
+
+    @property
+    def known_bandwidths(self) -> list[float] | None:
+        """Every band's bandwidth (µm), or None where any is missing (what a model's metadata records)."""
+        widths = [b.bandwidth for b in self.bands]
+        return None if any(w is None for w in widths) else widths
+
+    @property
     def mean(self) -> list[float]:
         return [b.mean for b in self.bands]
 
@@ -73,8 +95,10 @@ class Sensor:
         return [b.std for b in self.bands]
 
 
-def _bands(rows: Sequence[tuple]) -> tuple[Band, ...]:
-    return tuple(Band(name, wl, mean, std, tuple(aliases)) for name, wl, mean, std, *aliases in rows)
+def _bands(rows: Sequence[tuple], bandwidths: Sequence[float | None] | None = None) -> tuple[Band, ...]:
+    widths = list(bandwidths) if bandwidths is not None else [None] * len(rows)
+    return tuple(Band(name, wl, mean, std, tuple(aliases), width)
+                 for (name, wl, mean, std, *aliases), width in zip(rows, widths))
 
 
 # Sentinel-2 band identities shared by L1C and L2A (aliases are Clay's/STAC's common names).
@@ -87,6 +111,13 @@ _S2_WAVELENGTH = {
     "B01": 0.443, "B02": 0.493, "B03": 0.56, "B04": 0.665, "B05": 0.704, "B06": 0.74, "B07": 0.783,
     "B08": 0.842, "B8A": 0.865, "B09": 0.945, "B10": 1.375, "B11": 1.61, "B12": 2.19,
 }
+# Copernicus-FM's Sentinel-2 bandwidths (Copernicus-Bench cobench_dfc2020_s2.yaml, nm there), in µm.
+_S2_BANDWIDTH = {
+    "B01": 0.020, "B02": 0.065, "B03": 0.035, "B04": 0.030, "B05": 0.015, "B06": 0.015, "B07": 0.020,
+    "B08": 0.115, "B8A": 0.020, "B09": 0.020, "B10": 0.030, "B11": 0.090, "B12": 0.180,
+}
+# Copernicus-FM's Sentinel-1 bandwidth (cobench_dfc2020_s1.yaml: 1e9 nm = 1 m), in µm.
+S1_BANDWIDTH = 1.0e6
 _S2_L2A_STATS = {  # Clay metadata.yaml
     "B02": (1105, 1809), "B03": (1355, 1757), "B04": (1552, 1888), "B05": (1887, 1870), "B06": (2422, 1732),
     "B07": (2630, 1697), "B08": (2743, 1742), "B8A": (2785, 1648), "B11": (2388, 1470), "B12": (1835, 1379),
@@ -101,7 +132,7 @@ _S2_L1C_STATS = {  # SSL4EO-S12 S2C
 
 def _s2(stats: dict[str, tuple[float, float]]) -> tuple[Band, ...]:
     return tuple(
-        Band(n, _S2_WAVELENGTH[n], mean, std, _S2_ALIASES[n]) for n, (mean, std) in stats.items()
+        Band(n, _S2_WAVELENGTH[n], mean, std, _S2_ALIASES[n], _S2_BANDWIDTH[n]) for n, (mean, std) in stats.items()
     )
 
 
@@ -131,14 +162,15 @@ SENSORS: dict[str, Sensor] = {
             (n, wl, m, s, *a) for (n, wl, a), (m, s) in zip(
                 [("B02", 0.493, ("blue", "B2")), ("B03", 0.56, ("green", "B3")), ("B04", 0.665, ("red", "B4")),
                  ("B8A", 0.865, ("nir08", "nir_narrow")), ("B11", 1.61, ("swir16", "swir_1")),
-                 ("B12", 2.19, ("swir22", "swir_2"))], _PRITHVI_STATS)]), units="surface reflectance x 10000"),
+                 ("B12", 2.19, ("swir22", "swir_2"))], _PRITHVI_STATS)],
+            [_S2_BANDWIDTH[n] for n in ("B02", "B03", "B04", "B8A", "B11", "B12")]), units="surface reflectance x 10000"),
         Sensor("hls-l30", 30.0, _bands([
             (n, wl, m, s, *a) for (n, wl, a), (m, s) in zip(
                 [("B02", 0.482, ("blue", "B2")), ("B03", 0.561, ("green", "B3")), ("B04", 0.655, ("red", "B4")),
                  ("B05", 0.865, ("nir08", "nir_narrow")), ("B06", 1.609, ("swir16", "swir_1")),
                  ("B07", 2.201, ("swir22", "swir_2"))], _PRITHVI_STATS)]), units="surface reflectance x 10000"),
-        Sensor("sentinel-1-rtc", 10.0, _bands([("VV", 3.5, -12.113, 8.314, "vv"), ("VH", 4.0, -18.673, 8.017, "vh")]),
-               units="backscatter dB"),
+        Sensor("sentinel-1-rtc", 10.0, _bands([("VV", 3.5, -12.113, 8.314, "vv"), ("VH", 4.0, -18.673, 8.017, "vh")],
+                                              [S1_BANDWIDTH, S1_BANDWIDTH]), units="backscatter dB"),
         Sensor("naip", 1.0, _bands([("red", 0.65, 110.16, 47.23), ("green", 0.56, 115.41, 39.82),
                                     ("blue", 0.48, 98.15, 35.43), ("nir", 0.842, 139.04, 49.86)]), units="DN"),
         Sensor("linz", 0.5, _bands([("red", 0.635, 89.96, 41.83), ("green", 0.555, 99.46, 36.96),
@@ -153,6 +185,10 @@ SENSORS: dict[str, Sensor] = {
             ("rededge", 0.705, 2613, 849), ("nir", 0.865, 3970, 914)]), units="surface reflectance x 10000"),
     ]
 }
+
+
+# The tables that give every band's bandwidth (named in the error of a table without them).
+BANDWIDTH_SENSORS = [name for name, table in SENSORS.items() if all(b.bandwidth is not None for b in table.bands)]
 
 
 def get_sensor(name: str) -> Sensor:
@@ -172,9 +208,15 @@ def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
                   units=" + ".join(t.units for t in tables))
 
 
+RADAR_MIN_UM, RADAR_MAX_UM = 1.0e4, 1.0e6   # 1 cm to 1 m
+
+
 def custom_sensor(wavelengths: Sequence[float], gsd: float, mean: Sequence[float] | None = None,
-                  std: Sequence[float] | None = None, names: Sequence[str] | None = None) -> Sensor:
-    """A sensor from user-given wavelengths (µm); without statistics the data is assumed pre-normalised."""
+                  std: Sequence[float] | None = None, names: Sequence[str] | None = None,
+                  bandwidths: Sequence[float] | None = None) -> Sensor:
+    """A sensor from user-given wavelengths (µm); without statistics the data is assumed pre-normalised.
+
+    ``bandwidths`` (µm) are kept where known (stacks of tables that give them; a model's recorded band set)."""
     n = len(wavelengths)
     names = list(names) if names else [f"band{i + 1}" for i in range(n)]
     mean = list(mean) if mean is not None else [0.0] * n
@@ -182,10 +224,14 @@ def custom_sensor(wavelengths: Sequence[float], gsd: float, mean: Sequence[float
     if not (len(names) == len(mean) == len(std) == n):
         raise TrtbenchError("custom sensor: wavelengths, names, mean and std differ in length",
                             "give one value per band for each")
-    if any(w <= 0 or w > 100 for w in wavelengths):
+    # Optical/thermal bands lie below 100 µm; radar bands from 1 cm (Copernicus-FM reads C-band as 5 cm = 5e4
+    # µm). Between the two lie the nanometre values of optical bands, the usual unit mistake.
+    if any(w <= 0 or 100 < w < RADAR_MIN_UM or w > RADAR_MAX_UM for w in wavelengths):
         raise TrtbenchError(f"wavelengths must be positive micrometres, got {list(wavelengths)}",
-                            "give centre wavelengths in µm (e.g. 0.665 for red), not nm")
+                            "give centre wavelengths in µm (e.g. 0.665 for red), not nm; radar bands as "
+                            "1e4 to 1e6 µm (1 cm to 1 m, e.g. 5e4 for Sentinel-1 in Copernicus-FM)")
     if any(s <= 0 for s in std):
         raise TrtbenchError("custom sensor: every std must be positive", "check the normalization values")
-    return Sensor("custom", float(gsd), tuple(Band(nm, float(w), float(m), float(s))
-                                             for nm, w, m, s in zip(names, wavelengths, mean, std)))
+    widths = [float(w) for w in bandwidths] if bandwidths is not None and len(bandwidths) == n else [None] * n
+    return Sensor("custom", float(gsd), tuple(Band(nm, float(w), float(m), float(s), (), bw)
+                                             for nm, w, m, s, bw in zip(names, wavelengths, mean, std, widths)))

@@ -23,6 +23,7 @@ class Runner(abc.ABC, Generic[T]):
     """activate() -> infer(feed) -> outputs -> deactivate(); usable as a context manager."""
 
     name: str = "runner"
+    selection: Any = None   # a backends.auto.BackendChoice when ``--backend auto`` picked this runner
 
     def __init__(self, loader: Loader[T]):
         self._loader = loader
@@ -51,6 +52,10 @@ class Runner(abc.ABC, Generic[T]):
     def describe(self) -> dict[str, Any]:
         """What actually runs (device, provider, precision ...), for reports."""
         return {"backend": self.name}
+
+    def selection_info(self) -> dict[str, Any]:
+        """``{"auto": {"backend", "reason"}}`` when ``auto`` picked this runner, else empty (for reports)."""
+        return {"auto": self.selection.to_dict()} if self.selection is not None else {}
 
     def __enter__(self) -> Runner[T]:
         self.activate()

@@ -31,12 +31,21 @@ def choose_providers(requested: Sequence[str] | None = None) -> list[str]:
 
 
 class SessionFromOnnx:
-    """Loader: an ``InferenceSession`` for an ONNX file, created on call."""
+    """Loader: an ``InferenceSession`` for an ONNX file, created on call.
 
-    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None):
+    ``fusions``: first rewrite the graph with ``onnxruntime.transformers.optimizer`` (model type "vit":
+    attention, SkipLayerNormalization, BiasGelu fusions into ORT's contrib ops), in memory, so the
+    artifact on disk stays the portable one TensorRT and OpenVINO read; the fused-operator counts are
+    reported by ``describe()``.
+    """
+
+    def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None,
+                 fusions: bool = False):
         self.path = Path(path)
         self.providers = choose_providers(providers)
         self.threads = threads
+        self.fusions = fusions
+        self.fused_operators: dict[str, int] = {}
 
     def __call__(self):
         import onnxruntime as ort
@@ -47,7 +56,26 @@ class SessionFromOnnx:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if self.threads:
             options.intra_op_num_threads = self.threads
-        return ort.InferenceSession(str(self.path), options, providers=self.providers)
+        model: str | bytes = str(self.path)
+        if self.fusions:
+            model = self.fused_graph()
+        return ort.InferenceSession(model, options, providers=self.providers)
+
+    def fused_graph(self) -> bytes:
+        """The artifact after ONNX Runtime's transformer fusions, serialized (heads and width auto-detected)."""
+        import logging
+
+        from onnxruntime.transformers import optimizer
+
+        quiet = logging.getLogger("onnxruntime.transformers.optimizer")
+        level, quiet.level = quiet.level, logging.ERROR   # it warns that trtbench is not "pytorch" as producer
+        try:
+            fused = optimizer.optimize_model(str(self.path), model_type="vit", num_heads=0, hidden_size=0,
+                                             opt_level=0, use_gpu=False)
+        finally:
+            quiet.setLevel(level)
+        self.fused_operators = {op: n for op, n in fused.get_fused_operator_statistics().items() if n}
+        return fused.model.SerializeToString()
 
 
 class OnnxRuntimeRunner(Runner):
@@ -63,4 +91,7 @@ class OnnxRuntimeRunner(Runner):
         info: dict[str, Any] = {"backend": self.name, "onnxruntime": ort.__version__}
         if self._backend is not None:
             info["providers"] = self._backend.get_providers()
+        fused = getattr(self._loader, "fused_operators", None)
+        if getattr(self._loader, "fusions", False):
+            info["transformer_fusions"] = fused
         return info

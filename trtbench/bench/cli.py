@@ -72,7 +72,9 @@ def _spec(size: int | None, **kw) -> ModelSpec:
 @click.option("--reference", type=click.Path(dir_okay=False), help="Checkpoint of an artifact's reference.")
 @click.option("--engine", type=click.Path(dir_okay=False), help="TensorRT engine of the same model (tensorrt backend).")
 @click.option("--backends", default="torch,onnxruntime,openvino,tensorrt", show_default=True,
-              help="Comma-separated: torch, torch-cuda, onnxruntime[-cpu|-cuda|-tensorrt], openvino, tensorrt.")
+              help="Comma-separated: auto (the runner eval/predict pick here), torch, torch-cuda, "
+                   "onnxruntime[-cpu|-cuda|-tensorrt|-fused], openvino, tensorrt; openvino-bf16 and torch-bf16 run "
+                   "in bf16 (skipped, with the reason, on CPUs without AMX/AVX512-BF16).")
 @click.option("--batch", "--batch-sizes", "batches", default="1,8", show_default=True, help="Comma-separated batch sizes.")
 @click.option("--size", type=click.IntRange(min=1), help="Image edge in pixels (default: the model's input size).")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for every backend (default: each backend's own).")

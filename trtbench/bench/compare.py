@@ -86,7 +86,7 @@ def bench_backend(name: str, runner: Runner, feeds: Sequence[Feed], expected: Se
             runner.activate()
             outputs = [runner.infer(feed) for feed in feeds]
         result.memory = peak.result()
-        result.info = runner.describe()
+        result.info = runner.describe() | runner.selection_info()
         result.parity, problem = parity_against(expected, outputs)
         failing = [p for p in result.parity if not p.rel_max <= tolerance]
         if problem or failing:
@@ -109,12 +109,13 @@ def bench_backend(name: str, runner: Runner, feeds: Sequence[Feed], expected: Se
 
 
 def compare_runners(reference: Runner, candidates: Mapping[str, Runner | str], feeds: Sequence[Feed],
-                    config: TimingConfig, tolerance: float, km2_per_image: float | None = None,
+                    config: TimingConfig, tolerance: float | Mapping[str, float], km2_per_image: float | None = None,
                     hooks: Mapping[str, Callable[[Runner, Feed, Timing], None]] | None = None) -> list[BackendResult]:
     """Every candidate (a Runner, or a string: the reason it is skipped) against ``reference``.
 
     ``feeds`` holds one input per batch size; the reference runs each once, and every candidate is
-    checked on all of them before any is timed.
+    checked on all of them before any is timed. ``tolerance``: one for all, or one per candidate (a bf16
+    runner is judged by bf16's tolerance beside fp32 ones).
     """
     expected = reference_outputs(reference, feeds)
     results = []
@@ -122,6 +123,7 @@ def compare_runners(reference: Runner, candidates: Mapping[str, Runner | str], f
         if isinstance(runner, str):
             results.append(BackendResult(name, SKIPPED, runner))
             continue
-        results.append(bench_backend(name, runner, feeds, expected, config, tolerance, km2_per_image,
+        allowed = tolerance[name] if isinstance(tolerance, Mapping) else tolerance
+        results.append(bench_backend(name, runner, feeds, expected, config, allowed, km2_per_image,
                                      (hooks or {}).get(name)))
     return results

@@ -11,7 +11,14 @@ from typing import Any
 
 import torch
 
-from ..backends import BACKENDS, Runner, TorchRunner, backend_unavailable_reason, runner_for_artifact
+from ..backends import (
+    BACKENDS,
+    Runner,
+    TorchRunner,
+    backend_unavailable_reason,
+    effective_precision,
+    runner_for_artifact,
+)
 from ..errors import InputError
 from ..parity import tolerance_for
 from .compare import BackendResult, compare_runners
@@ -75,10 +82,13 @@ class BenchResult:
 
 def machine_info(threads: int | None) -> dict[str, Any]:
     from ..doctor import cpu_name
+    from ..hardware import read_cpu_features
 
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    capability = ".".join(map(str, torch.cuda.get_device_capability(0))) if gpu else None
     return {"cpu": cpu_name(), "cpu_cores": os.cpu_count(), "threads": threads or torch.get_num_threads(),
-            "gpu": gpu, "python": platform.python_version(), "torch": torch.__version__}
+            "cpu_isa": read_cpu_features().isa, "gpu": gpu, "gpu_compute_capability": capability,
+            "python": platform.python_version(), "torch": torch.__version__}
 
 
 @contextlib.contextmanager
@@ -109,12 +119,16 @@ def make_candidates(target: BenchTarget, backends: Sequence[str], threads: int |
     candidates: dict[str, Runner | str] = {}
     hooks: dict[str, Any] = {}
     for name in backends:
-        if name in ("torch", "torch-cuda"):
+        if name in ("torch", "torch-cuda", "torch-bf16"):
             device = "cuda" if name == "torch-cuda" else "cpu"
             if device == "cuda" and not torch.cuda.is_available():
                 candidates[name] = "no CUDA GPU visible to PyTorch"
                 continue
-            candidates[name] = TorchRunner(lambda: _deployed(target.model), meta.inputs[:1], meta.outputs, device)
+            if name == "torch-bf16" and (reason := backend_unavailable_reason(name)):
+                candidates[name] = reason
+                continue
+            candidates[name] = TorchRunner(lambda: _deployed(target.model), meta.inputs[:1], meta.outputs, device,
+                                           precision=effective_precision(name))
             candidates[name].name = name
             if device == "cuda":
                 hooks[name] = _cuda_split_hook
@@ -123,6 +137,12 @@ def make_candidates(target: BenchTarget, backends: Sequence[str], threads: int |
         reason = backend_unavailable_reason(name) or (None if artifact else _missing_artifact(name))
         candidates[name] = reason if reason else runner_for_artifact(artifact, name, threads=threads)
     return candidates, hooks
+
+
+def tolerances(meta_precision: str, backends: Sequence[str], tolerance: float | None) -> dict[str, float]:
+    """Per backend: ``tolerance`` when given, else the looser of the artifact's and the runtime precision's."""
+    return {name: tolerance if tolerance is not None else
+            max(tolerance_for(meta_precision), tolerance_for(effective_precision(name))) for name in backends}
 
 
 def _missing_artifact(backend: str) -> str:
@@ -155,6 +175,7 @@ def run_bench(target: BenchTarget, *, backends: Sequence[str] = DEFAULT_BACKENDS
     meta = target.metadata
     if candidates is None:
         check_backends(backends)
+    explicit = tolerance
     tolerance = tolerance_for(meta.precision) if tolerance is None else tolerance
     size = size or meta.input_size
     feeds = feeds or make_feeds(meta, batches, size)
@@ -166,7 +187,8 @@ def run_bench(target: BenchTarget, *, backends: Sequence[str] = DEFAULT_BACKENDS
             candidates, hooks = make_candidates(target, backends, threads)
         # The PyTorch model is bound to its band set: it takes pixels only, whatever the artifact's extra inputs.
         reference = TorchRunner(lambda: target.model, meta.inputs[:1], meta.outputs)
-        results = compare_runners(reference, candidates, feeds, config, tolerance,
+        per_backend = tolerances(meta.precision, list(candidates), explicit)
+        results = compare_runners(reference, candidates, feeds, config, per_backend,
                                   km2_per_image(size, size, meta.gsd), hooks)
     return BenchResult(target.label, asdict(meta), size, batches, threads, tolerance, config, input_source,
                        machine_info(threads), flops, results, band_match)

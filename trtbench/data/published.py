@@ -253,7 +253,8 @@ def _biomassters_metadata(path: Path, folder: str) -> tuple[list[str], set[str]]
 
 def _s1_pairs() -> Sensor:
     s1 = get_sensor("sentinel-1-rtc")
-    bands = tuple(Band(f"{b.name}_{orbit}", b.wavelength, b.mean, b.std) for orbit in ("asc", "desc") for b in s1.bands)
+    bands = tuple(Band(f"{b.name}_{orbit}", b.wavelength, b.mean, b.std, bandwidth=b.bandwidth)
+                  for orbit in ("asc", "desc") for b in s1.bands)
     return Sensor("sentinel-1-asc-desc", s1.gsd, bands, units=s1.units)
 
 
@@ -261,7 +262,7 @@ def _restat(base: Sensor, name: str, bands: Sequence[str], mean: Sequence[float]
             units: str) -> Sensor:
     """``base``'s bands (wavelengths, aliases) with a dataset's own statistics, under a name of its own."""
     table = base.select(bands)
-    return Sensor(name, base.gsd, tuple(Band(b.name, b.wavelength, m, s, b.aliases)
+    return Sensor(name, base.gsd, tuple(Band(b.name, b.wavelength, m, s, b.aliases, b.bandwidth)
                                         for b, m, s in zip(table.bands, mean, std)), units=units)
 
 

@@ -65,8 +65,9 @@ def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
     names = [b.name for b in bands]
     if len(set(names)) != len(names):
         raise TrtbenchError(f"stacked sensors repeat band names: {names}", "select distinct bands per source")
+    widths = [b.bandwidth for b in bands]
     stacked = custom_sensor([b.wavelength for b in bands], min(t.gsd for t in tables), [b.mean for b in bands],
-                            [b.std for b in bands], names)
+                            [b.std for b in bands], names, None if None in widths else widths)
     return replace(stacked, units="; ".join(dict.fromkeys(t.units for t in tables if t.units)))
 
 

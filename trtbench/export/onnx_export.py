@@ -3,7 +3,8 @@
 The wavelength-generated patch kernel is evaluated once and folded into a constant ``Conv``
 (every backend optimizes that); batch, height and width stay dynamic (height and width as
 multiples of the patch size, expressed as derived dims so the exporter proves divisibility). The
-model's metadata is written into ``metadata_props`` so later commands need only the file.
+model's metadata is written into ``metadata_props`` so later commands need only the file. LoRA adapters
+are merged into the weights first (:mod:`trtbench.models.lora`), so every artifact is the plain graph.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from ..errors import TrtbenchError
 from ..models import GeoModel
+from ..models.lora import merged_copy
 from .onnx_proto import QuietExporter, name_output_dims, save_checked, write_metadata
 from .recipes import Recipe, load_recipe
 
@@ -24,6 +26,7 @@ def export_onnx(model: GeoModel, path: str | Path, *, recipe: Recipe | None = No
 
     ``dynamic_bands``: one band-agnostic file instead (:mod:`trtbench.export.dynamic_bands`).
     """
+    model = merged_copy(model)   # the model itself, unless it carries LoRA adapters
     if dynamic_bands:
         from .dynamic_bands import export_band_agnostic
 

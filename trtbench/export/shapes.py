@@ -141,7 +141,8 @@ def with_derived_profiles(profiles: Sequence[ShapeProfile], meta: ModelMetadata)
     if meta.band_mode != "dynamic":
         return list(profiles)
     pixels = next(p for p in profiles if p.name == meta.inputs[0])
-    return [*profiles, ShapeProfile("wavelengths", *((getattr(pixels, k)[1],) for k in KEYS))]
+    per_band = [name for name in ("wavelengths", "bandwidths") if name in meta.inputs]  # bandwidths: Copernicus-FM
+    return [*profiles, *(ShapeProfile(name, *((getattr(pixels, k)[1],) for k in KEYS)) for name in per_band)]
 
 
 def _check_band_range(key: str, shape: Shape, meta: ModelMetadata) -> None:

@@ -3,7 +3,7 @@
 Importing the package imports every family module, which registers its models (timm's pattern).
 """
 
-from . import clay, dofa, unet  # noqa: F401  (registration happens at import)
+from . import clay, copernicus_fm, dofa, panopticon, resnet, scalemae, ssl4eo, unet, vit  # noqa: F401  (registration happens at import)
 from .build import create_model, model_from_checkpoint, parameter_count, rebuild_reference
 from .checkpoint import save_model
 from .geomodel import GeoModel

@@ -19,6 +19,7 @@ from ..metadata import ModelMetadata
 from ..sensors import Sensor, get_sensor
 from .checkpoint import checkpoint_metadata, load_strict, read_checkpoint
 from .geomodel import GeoModel, build_head
+from .lora import add_adapters, lora_in_checkpoint, merge_adapters
 from .registry import ENCODER, ModelSpec, get_spec
 
 
@@ -32,8 +33,8 @@ def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str
     decoder (``head`` None or "unet").
 
     ``checkpoint`` is the family's official release (encoder loaded strictly; the head, if any, is a
-    seeded init) or a trtbench checkpoint (everything loaded strictly; its metadata wins over the
-    arguments). Without a checkpoint the weights are a seeded random init. The seed (default 0) is
+    seeded init) or a trtbench checkpoint (everything loaded strictly, LoRA adapters included and then
+    merged into the encoder weights; its metadata wins over the arguments). Without a checkpoint the weights are a seeded random init. The seed (default 0) is
     recorded in the metadata so the reference can be rebuilt exactly. ``input_size`` defaults to the
     model's published input edge.
     """
@@ -46,12 +47,15 @@ def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str
     facts = spec.facts
     table = get_sensor(sensor) if isinstance(sensor, str) else sensor
     table = table.select(bands)
+    mean, std = table.mean, table.std
+    if facts.statistics is not None:  # the weights fix the normalisation (SSL4EO-S12: reflectance / 10000)
+        mean, std = [facts.statistics[0]] * len(mean), [facts.statistics[1]] * len(std)
     seed = 0 if seed is None else seed  # recorded, so a seeded random part (init or head) can be rebuilt
     if facts.kind != ENCODER:
         head = _own_decoder_head(spec, task, head)
     meta = ModelMetadata(
         model=name, family=spec.family, variant=spec.variant, sensor=table.name, bands=table.band_names,
-        wavelengths=table.wavelengths, mean=table.mean, std=table.std, gsd=table.gsd,
+        wavelengths=table.wavelengths, bandwidths=table.known_bandwidths, mean=mean, std=std, gsd=table.gsd,
         patch_size=facts.patch_size, input_size=input_size or facts.input_size, task=task,
         head=head if task != "embedding" else None, num_classes=num_classes,
         class_names=list(class_names) if class_names else None,
@@ -75,7 +79,8 @@ def build_network(meta: ModelMetadata) -> nn.Module:
     spec = get_spec(meta.model)
     if spec.facts.kind != ENCODER:
         return spec.build(meta)
-    encoder = spec.build()
+    # Fixed-channel encoders (ViT, ResNet) size their first layer from the bands; wavelength-driven ones need not.
+    encoder = spec.build() if spec.facts.wavelength_units is not None else spec.build(meta.num_bands)
     return GeoModel(encoder, meta, build_head(meta.head, encoder, meta.task, meta.num_classes))
 
 
@@ -94,15 +99,19 @@ def parameter_count(name: str) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def model_from_checkpoint(path: str | Path) -> nn.Module:
-    """A model rebuilt from a trtbench checkpoint alone (its metadata says what it is)."""
+def model_from_checkpoint(path: str | Path, *, merge_lora: bool = True) -> nn.Module:
+    """A model rebuilt from a trtbench checkpoint alone (its metadata says what it is).
+
+    A LoRA checkpoint (``trtbench train --regime lora``) holds the pretrained weights and the adapters; they
+    are loaded strictly and merged into plain weights, the model every artifact is exported from.
+    ``merge_lora=False`` keeps the adapters as trained (to check that merging changes nothing)."""
     ckpt = read_checkpoint(path)
     meta = checkpoint_metadata(ckpt)
     if meta is None:
         raise CheckpointError(f"{path} carries no trtbench metadata (it is not from `trtbench train` or save_model)",
                               "for an official release use `trtbench export <family> --checkpoint FILE` "
                               "(e.g. `trtbench export clay --checkpoint FILE`)")
-    return _from_trtbench_checkpoint(meta.model, ckpt, meta, path)
+    return _from_trtbench_checkpoint(meta.model, ckpt, meta, path, merge_lora=merge_lora)
 
 
 def rebuild_reference(meta: ModelMetadata, checkpoint: str | Path | None = None) -> nn.Module:
@@ -120,12 +129,18 @@ def rebuild_reference(meta: ModelMetadata, checkpoint: str | Path | None = None)
                         class_names=meta.class_names, seed=meta.seed, input_size=meta.input_size)
 
 
-def _from_trtbench_checkpoint(name: str, ckpt: dict, meta: ModelMetadata, path: str | Path) -> nn.Module:
+def _from_trtbench_checkpoint(name: str, ckpt: dict, meta: ModelMetadata, path: str | Path, *,
+                              merge_lora: bool = True) -> nn.Module:
     if name not in (meta.model, meta.family):
         raise CheckpointError(f"{path} is a '{meta.model}' checkpoint, not '{name}'", f"use {meta.model}")
     model = build_network(meta)
+    lora = lora_in_checkpoint(meta, str(path))
+    if lora is not None:  # the adapter keys are then expected, and checked, like every other key
+        add_adapters(model, lora)
     load_strict(model, ckpt["state_dict"], str(path))
     model.metadata = meta.with_(checkpoint=str(Path(path).resolve()), checkpoint_sha256=file_sha256(path))
+    if lora is not None and merge_lora:
+        merge_adapters(model)
     return model.eval()
 
 

@@ -13,6 +13,10 @@ from .heads import HEADS
 class GeoModel(nn.Module):
     """A wavelength-conditioned encoder (Clay, DOFA) with an optional task head, bound to one band set.
 
+    Fixed-channel encoders (the ViT and ResNet baselines, SSL4EO-S12, Scale-MAE) provide the same surface
+    without ``patch_kernel`` (nothing to fold); a CNN encoder sets ``pyramid`` (its stages' channels) and
+    ``stages(pixels)``, whose four outputs the heads read instead of transformer taps.
+
     The encoder provides ``patch_embedding(pixels, waves)``, ``patch_kernel(waves)`` (the generated conv
     weight and bias; ``raw_patch_kernel`` before the scales, for the band-agnostic export),
     ``patch_size``/``patch_padding``, ``embed(patches, gsd, time, latlon)`` (position encodings and CLS),
@@ -30,8 +34,12 @@ class GeoModel(nn.Module):
         self.encoder = encoder
         self.head = head
         self.metadata = metadata
-        self.register_buffer("waves", torch.tensor(metadata.wavelengths, dtype=torch.float32), persistent=False)
-        self.fixed_embedding: nn.Conv2d | None = None
+        # What the band embedding reads: wavelengths [C] (µm), or the encoder's own descriptors (Copernicus-FM:
+        # wavelengths and bandwidths [2, C]) where it defines ``spectra(metadata)``.
+        spectra = getattr(encoder, "spectra", None)
+        waves = spectra(metadata) if spectra else torch.tensor(metadata.wavelengths, dtype=torch.float32)
+        self.register_buffer("waves", waves, persistent=False)
+        self.fixed_embedding: nn.Module | None = None
 
     @property
     def tap_layers(self) -> tuple[int, ...]:
@@ -49,6 +57,8 @@ class GeoModel(nn.Module):
     def from_patches(self, patches: torch.Tensor, gsd: float | torch.Tensor, time: torch.Tensor | None = None,
                      latlon: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
         """Everything after the patch embedding; the band-agnostic export supplies its own patches and GSD."""
+        if getattr(self.encoder, "pyramid", None):
+            return self.from_pyramid(self.encoder.stages(patches))
         grid = (patches.shape[-2], patches.shape[-1])
         tokens, taps = self.encoder.transformer(self.encoder.embed(patches, gsd, time, latlon), self.tap_layers)
         if self.head is None:
@@ -56,13 +66,33 @@ class GeoModel(nn.Module):
             return features, tokens[:, 0]
         return (self.head(tokens, taps, grid),)
 
+    def from_pyramid(self, levels: list[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """A CNN encoder's (ResNet's) stage outputs, finest first: the heads' levels, or the embedding outputs
+        (the last stage as ``features`` on its grid, its global average as ``cls``)."""
+        top = levels[-1]
+        if self.head is None:
+            return top, top.mean(dim=(2, 3))
+        return (self.head(top, levels, (top.shape[-2], top.shape[-1])),)
+
     def for_bands(self, metadata: ModelMetadata) -> GeoModel:
         """The same model (shared weights) on another band set: the reference of a band-agnostic artifact."""
         return GeoModel(self.encoder, metadata, self.head).to(self.waves.device).train(self.training)
 
     @torch.no_grad()
     def folded(self) -> GeoModel:
-        """The same model (shared weights) with the band embedding evaluated once into a Conv2d."""
+        """The same model (shared weights) with the band embedding evaluated once into a Conv2d.
+
+        Fixed-channel encoders (ViT, ResNet: no ``patch_kernel``) generate nothing: the model is its own fold.
+        An encoder whose band embedding is no generated convolution (Panopticon's channel attention) folds it
+        itself: ``fixed_patch_embedding(waves)`` returns the module with the band set's constants.
+        """
+        own = getattr(self.encoder, "fixed_patch_embedding", None)
+        if own is not None:
+            twin = GeoModel(self.encoder, self.metadata, self.head)
+            twin.fixed_embedding = own(self.waves).to(self.waves.device)
+            return twin.train(self.training)
+        if not hasattr(self.encoder, "patch_kernel"):
+            return self
         weight, bias = self.encoder.patch_kernel(self.waves)
         p = self.encoder.patch_size
         conv = nn.Conv2d(weight.shape[1], weight.shape[0], p, stride=p, padding=self.encoder.patch_padding)

@@ -25,7 +25,9 @@ class EncoderSize(Protocol):
 
 
 def tokens_to_grid(tokens: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
-    """Patch tokens ``[B, 1 + h*w, D]`` (CLS first) -> feature map ``[B, D, h, w]``."""
+    """Patch tokens ``[B, 1 + h*w, D]`` (CLS first) -> feature map ``[B, D, h, w]``; a CNN's map passes through."""
+    if tokens.dim() == 4:
+        return tokens
     b, _, d = tokens.shape
     return tokens[:, 1:].transpose(1, 2).reshape(b, d, grid[0], grid[1])
 
@@ -69,8 +71,9 @@ class PixelShuffleHead(nn.Module):
 class UPerNetHead(nn.Module):
     """UPerNet (Xiao et al. 2018) on four encoder levels, as PANGAEA and TerraTorch fine-tune ViT encoders.
 
-    A plain ViT has one resolution, so a neck first makes a pyramid from the tapped blocks: the
-    shallowest upsampled x4 and x2, one kept, the deepest pooled /2 (strides p/4, p/2, p, 2p). The
+    A CNN encoder (ResNet: ``size.pyramid`` lists its four stages' channels) gives the four levels itself
+    (strides 4, 8, 16, 32). A plain ViT has one resolution, so a neck first makes a pyramid from the tapped
+    blocks: the shallowest upsampled x4 and x2, one kept, the deepest pooled /2 (strides p/4, p/2, p, 2p). The
     pyramid-pooling context is the global average only: pooling to fixed bins (2, 3, 6) bakes the
     image size into the ONNX graph, which would break dynamic-size export.
     """
@@ -79,7 +82,8 @@ class UPerNetHead(nn.Module):
 
     def __init__(self, size: EncoderSize, out_channels: int, width: int = 256):
         super().__init__()
-        self.layers = tap_layers(size.depth)
+        self.pyramid = getattr(size, "pyramid", None)
+        self.layers = () if self.pyramid else tap_layers(size.depth)
         dim = size.dim
 
         def up(times: int) -> nn.Sequential:
@@ -88,19 +92,27 @@ class UPerNetHead(nn.Module):
                 layers += [nn.BatchNorm2d(width), nn.ReLU(), nn.ConvTranspose2d(width, width, 2, stride=2)]
             return nn.Sequential(*layers)
 
-        self.norm = nn.LayerNorm(dim)
-        self.resample = nn.ModuleList([up(2), up(1), nn.Identity(), nn.MaxPool2d(2, ceil_mode=True)])
-        level_in = [width, width, dim, dim]
+        if self.pyramid:
+            self.norm = nn.Identity()
+            self.resample = nn.ModuleList(nn.Identity() for _ in self.pyramid)
+            level_in = list(self.pyramid)
+        else:
+            self.norm = nn.LayerNorm(dim)
+            self.resample = nn.ModuleList([up(2), up(1), nn.Identity(), nn.MaxPool2d(2, ceil_mode=True)])
+            level_in = [width, width, dim, dim]
         self.lateral = nn.ModuleList(conv_block(c, width, 1) for c in level_in[:-1])
         self.context = conv_block(level_in[-1], width, 1)
         self.bottleneck = conv_block(level_in[-1] + width, width)
         self.smooth = nn.ModuleList(conv_block(width, width) for _ in level_in[:-1])
         self.fuse = conv_block(width * len(level_in), width)
         self.out = nn.Conv2d(width, out_channels, 1)
-        self.scale = size.patch_size // 4
+        self.scale = 4 if self.pyramid else size.patch_size / 4   # the finest level's stride
 
     def forward(self, tokens: torch.Tensor, taps: list[torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
-        levels = [resample(tokens_to_grid(self.norm(tap), grid)) for tap, resample in zip(taps, self.resample)]
+        if self.pyramid:
+            levels = list(taps)
+        else:
+            levels = [resample(tokens_to_grid(self.norm(tap), grid)) for tap, resample in zip(taps, self.resample)]
         top = levels[-1]
         context = self.context(top.mean(dim=(2, 3), keepdim=True)).expand(-1, -1, top.shape[2], top.shape[3])
         features = [self.bottleneck(torch.cat([top, context], dim=1))]
@@ -112,7 +124,7 @@ class UPerNetHead(nn.Module):
 
 
 class LinearHead(nn.Module):
-    """Image classification from the normalised CLS token."""
+    """Image classification from the normalised CLS token (a CNN's last map: its global average)."""
 
     layers: tuple[int, ...] = ()
     tasks = ("classification",)
@@ -122,7 +134,7 @@ class LinearHead(nn.Module):
         self.out = nn.Linear(size.dim, out_channels)
 
     def forward(self, tokens: torch.Tensor, taps: list[torch.Tensor], grid: tuple[int, int]) -> torch.Tensor:
-        return self.out(tokens[:, 0])
+        return self.out(tokens.mean(dim=(2, 3)) if tokens.dim() == 4 else tokens[:, 0])
 
 
 def _resize(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:

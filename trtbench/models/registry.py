@@ -45,10 +45,14 @@ class ModelFacts:
     normalisation: str          # what the input pixels must be normalised with
     embed_dim: int | None = None  # encoder width (None for whole networks)
     depth: int | None = None      # encoder blocks
-    upernet_layers: tuple[int, ...] | None = None  # encoder blocks UPerNet taps (None: no UPerNet)
+    upernet_layers: tuple[int, ...] | None = None  # encoder blocks UPerNet taps (None: no UPerNet, or a CNN
+    # whose four stages are UPerNet's levels)
     band_agnostic: str | None = None  # DynamicPatchEmbed convention for --dynamic-bands ("clay", "dofa")
     official_weights: str | None = None  # the released checkpoint the official loader reads
     source: str = ""            # where the facts come from (paper, official repository file)
+    from_scratch: bool = False  # a baseline trained from scratch: `train` needs no --checkpoint/--random-init
+    statistics: tuple[float, float] | None = None  # (mean, std) of every band when the weights fix the
+    # normalisation (SSL4EO-S12: reflectance / 10000); None: the sensor table's per-band statistics
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from ..cli_options import EXIT_PARTIAL, check_outputs, emit_json, human_output, json_option
@@ -12,13 +14,17 @@ from ..errors import InputError
 @click.argument("artifact", type=click.Path(dir_okay=False))
 @click.argument("scenes", nargs=-1, required=True)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(),
-              help="Output folder: <scene>.class.tif / .probabilities.tif / .regression.tif, or .embedding.tif "
+              help="Output folder (or s3://bucket/prefix, uploaded when complete): <scene>.class.tif / .probabilities.tif / .regression.tif, or .embedding.tif "
                    "(features on the patch grid), + <scene>.json.")
 @click.option("--tile", type=click.IntRange(min=1), help="Tile edge in pixels, a multiple of the patch size [default: artifact's input size].")
 @click.option("--overlap", type=click.IntRange(min=0), help="Pixels shared by neighbouring tiles, blended away [default: tile / 4; "
                                          "embeddings: a multiple of 4 patches].")
 @click.option("--batch", type=click.IntRange(min=1), default=4, show_default=True, help="Tiles per inference call.")
-@click.option("--backend", default="onnxruntime", show_default=True, help="torch, onnxruntime, openvino, tensorrt ...")
+@click.option("--backend", default="auto", show_default=True,
+              help="auto (picked for this machine; the pick and why are printed and in the JSON), torch, "
+                   "onnxruntime[-fused], openvino, tensorrt ...")
+@click.option("--precision", "runtime_precision", type=click.Choice(["fp32", "bf16"]), default="fp32",
+              show_default=True, help="Runtime precision: bf16 on CPUs with AMX or AVX512-BF16 (refused elsewhere).")
 @click.option("--threads", type=click.IntRange(min=1), help="Inference threads per scene [default: the cores, shared among workers].")
 @click.option("--probabilities", is_flag=True, help="Also write per-class probabilities (segmentation).")
 @click.option("--data-bands", help="The scenes' band names (or a sensor name) when the GeoTIFFs do not name them, "
@@ -37,7 +43,7 @@ from ..errors import InputError
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @json_option("Write every scene's summary and every failure as JSON to FILE ('-': standard output).")
 def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | None, overlap: int | None, batch: int,
-            backend: str, threads: int | None, probabilities: bool, data_bands: str | None, sensor: str | None,
+            backend: str, runtime_precision: str, threads: int | None, probabilities: bool, data_bands: str | None, sensor: str | None,
             bands: str | None, wavelengths: str | None, nodata: float | None, compress: str, resume: bool, workers: int, scheduler: str | None, quiet: bool,
             json_path: str | None, strict_bands: bool) -> None:
     """Map SCENES (GeoTIFFs or quoted globs) with ARTIFACT into Cloud-Optimized GeoTIFFs.
@@ -46,18 +52,30 @@ def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | No
     failed on one), 3 when some scenes of many failed (each is listed on one line; the others are complete).
     """
     from ..bands import parse_wavelengths
+    from ..stac.scenes import is_stac_scene, stac_scenes
     from .many import expand_scenes, predict_many
-    from .scene import PredictOptions
+    from .scene import PredictOptions, artifact_metadata
+    from .upload import stage_output
 
     check_outputs((json_path, "--json"))
+    from ..stac.mlm import resolve_artifact
+
+    artifact = str(resolve_artifact(artifact))   # an MLM item (`trtbench stac`) stands for its artifact
     waves = parse_wavelengths(wavelengths)
-    options = PredictOptions(tile=tile, overlap=overlap, batch=batch, backend=backend, threads=threads,
+    options = PredictOptions(tile=tile, overlap=overlap, batch=batch, backend=backend,
+                             precision=runtime_precision, threads=threads,
                              probabilities=probabilities, data_bands=_names(data_bands), sensor=sensor,
                              bands=_names(bands), wavelengths=tuple(waves) if waves else None, nodata=nodata,
                              compress=compress, resume=resume, strict_bands=strict_bands)
-    result = predict_many(artifact, expand_scenes(scenes), out_dir, options, workers=workers, scheduler=scheduler,
+    local_dir, publish = stage_output(out_dir)   # s3://: written locally, uploaded when complete
+    if any(is_stac_scene(s) for s in scenes):   # STAC items: their band assets stacked into one VRT each
+        scenes = stac_scenes(scenes, options.bind(artifact_metadata(artifact)), local_dir)
+    result = predict_many(artifact, expand_scenes(scenes), local_dir, options, workers=workers, scheduler=scheduler,
                           progress=not quiet)
+    publish(result)
     echo = human_output(json_path)
+    for choice in {json.dumps(s["backend"]["auto"]) for s in result.done.values() if "auto" in s["backend"]}:
+        click.echo(f"backend: {json.loads(choice)['backend']} (auto: {json.loads(choice)['reason']})", err=True)
     for scene, summary in result.done.items():
         secs = summary["seconds"]["total"]
         echo(f"{scene}: {', '.join(summary['outputs'].values())} ({summary['tiles']} tiles, {secs:.1f} s, "

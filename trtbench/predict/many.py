@@ -3,7 +3,9 @@
 A local cluster (one process per worker) is started by default, or an existing scheduler is used
 when its address is given; no home-made scheduler. Each scene is independent: a failure is
 recorded with its message and the others carry on. Workers report tile rows done as Dask events,
-which drive one progress bar per scene plus an overall bar in the client.
+which drive one progress bar per scene plus an overall bar in the client. A scene task leaves its
+worker's thread pool (``distributed.secede``) once its tiles are inferred, so a worker's next scene is
+inferred while the previous scene's COGs are compressed.
 
 A scene's failure comes back as a value, not as a raised exception: Dask would log every raised one
 from the worker (with its traceback) and hand the client a re-pickled copy that has lost the
@@ -25,6 +27,7 @@ from tqdm import tqdm
 
 from ..errors import InputError, TrtbenchError
 from ..fileio import check_writable, file_sha256
+from ..remote import RemoteRaster, is_remote
 from .scene import PredictOptions, artifact_metadata, check_output_dir, predict_scene
 
 PROGRESS_TOPIC = "trtbench-predict-rows"
@@ -55,20 +58,22 @@ class BatchResult:
     failed: dict[str, SceneFailure] = field(default_factory=dict)    # scene -> why it failed
 
 
-def expand_scenes(patterns: Sequence[str]) -> list[Path]:
-    """Scene paths from paths and glob patterns, in order, without duplicates."""
+def expand_scenes(patterns: Sequence[str]) -> list[Path | RemoteRaster]:
+    """Scene paths from paths, glob patterns and URLs (https://, s3://), in order, without duplicates."""
     if not patterns:
         raise InputError("no scenes given", "pass one or more GeoTIFFs or a quoted glob such as 'scenes/*.tif'")
-    scenes: list[Path] = []
+    scenes: list[Path | RemoteRaster] = []
     for pattern in patterns:
-        if glob.has_magic(pattern):
+        if is_remote(pattern):   # a URL is never a glob (its '?' starts a query)
+            scenes.append(RemoteRaster(pattern))
+        elif glob.has_magic(pattern):
             hits = sorted(Path(p) for p in glob.glob(pattern, recursive=True))
             if not hits:
                 raise InputError(f"no file matches {pattern}", "check the pattern (quote it so the shell leaves it)")
             scenes.extend(hits)
         else:
             scenes.append(Path(pattern))
-    unique = list(dict.fromkeys(p.resolve() for p in scenes))
+    unique = list(dict.fromkeys(p.resolve() if isinstance(p, Path) else p for p in scenes))
     stems = [p.stem for p in unique]
     clashes = sorted({s for s in stems if stems.count(s) > 1})
     if clashes:
@@ -193,7 +198,7 @@ def _remote_scene(artifact: str, scene: str, out_dir: str, options: PredictOptio
                   digest: str) -> dict[str, Any] | SceneFailure:
     """Runs on a Dask worker: one scene, reporting tile rows to the client through events; its summary, or
     why it failed (returned, see the module docstring)."""
-    from distributed import get_worker
+    from distributed import get_worker, secede
 
     worker = get_worker()
 
@@ -201,6 +206,10 @@ def _remote_scene(artifact: str, scene: str, out_dir: str, options: PredictOptio
         worker.log_event(PROGRESS_TOPIC, {"scene": name, "done": done, "total": total})
 
     try:
-        return predict_scene(artifact, scene, out_dir, options, progress=False, on_row=report, artifact_hash=digest)
+        # Once its tiles are inferred, the task secedes from the worker's thread pool (Dask's documented way
+        # for a task to free its slot): the worker starts the next scene's inference while this scene's COGs
+        # are compressed, instead of leaving the model idle during every scene's finalisation.
+        return predict_scene(artifact, scene, out_dir, options, progress=False, on_row=report, artifact_hash=digest,
+                             before_finalize=secede)
     except Exception as exc:  # one scene's failure must not lose the others
         return SceneFailure.of(exc)

@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..metadata import ModelMetadata
 from ..preprocess import normalize
 from ..raster import FROM_OPTION, colour_names, gdal_reason, match_bands, open_raster
+from ..remote import RemoteRaster, RemoteUnavailable, as_raster_path, remote_error, remote_identity
 from .plan import WindowPlan
 
 
@@ -31,7 +32,7 @@ class Tile:
 class SceneInfo:
     """What the writer and the summary need to know about a scene, read from its header."""
 
-    path: Path
+    path: Path | RemoteRaster   # a local file, or a URL (https://, s3://) read by range requests
     height: int
     width: int
     crs: object
@@ -52,10 +53,10 @@ def scene_info(path: str | Path, meta: ModelMetadata, data_bands: Sequence[str] 
         value = nodata if nodata is not None else ds.nodata if ds.nodata is not None else meta.nodata
         if data_bands and all(b.isdigit() for b in data_bands):
             indexes = _by_index(meta, ds.count, data_bands)
-            return SceneInfo(Path(path), ds.height, ds.width, ds.crs, ds.transform, value, indexes)
+            return SceneInfo(as_raster_path(path), ds.height, ds.width, ds.crs, ds.transform, value, indexes)
         match = match_bands(meta, ds.count, ds.descriptions, colour_names(ds.colorinterp), data_bands,
                             strict=strict_bands, path=path)
-        return SceneInfo(Path(path), ds.height, ds.width, ds.crs, ds.transform, value,
+        return SceneInfo(as_raster_path(path), ds.height, ds.width, ds.crs, ds.transform, value,
                          tuple(i + 1 for i in match.indices), match.source, match.warning)
 
 
@@ -95,8 +96,20 @@ def _read_rows(ds, info: SceneInfo, y0: int, y1: int) -> np.ndarray:
     try:
         return ds.read(info.indexes, window=Window(0, y0, info.width, y1 - y0), out_dtype=np.float32)
     except RasterioError as exc:
+        if isinstance(info.path, RemoteRaster):   # a cut connection is not a corrupt file
+            _raise_if_unreachable(info.path, exc)
         raise InputError(f"{info.path} is corrupt near rows {y0}-{y1}: {gdal_reason(exc)}",
                          "re-download or re-create the scene; its header reads but its pixels do not") from None
+
+
+def _raise_if_unreachable(raster: RemoteRaster, exc: Exception) -> None:
+    """Raise :class:`RemoteUnavailable` when a failed remote read is the server's doing: GDAL reports a cut
+    connection as a short read, like a truncated file, so the server is asked for the object again."""
+    error = remote_error(raster, gdal_reason(exc))
+    if not isinstance(error, RemoteUnavailable):
+        remote_identity(raster)   # raises RemoteUnavailable when the server no longer answers
+        return
+    raise error from None
 
 
 def _normalise(raw: np.ndarray, meta: ModelMetadata, nodata: float | None,

@@ -21,11 +21,12 @@ import numpy as np
 from tqdm import tqdm
 
 from ..artifact import read_artifact_metadata
-from ..backends import Runner, runner_for_artifact
+from ..backends import Runner, check_runtime_precision, effective_precision, runner_for_artifact
 from ..bands import bind_bands, model_feed
 from ..errors import InputError, TrtbenchError
 from ..fileio import atomic_output, file_sha256
 from ..metadata import ModelMetadata
+from ..remote import RemoteRaster, RemoteUnavailable, as_raster_path, remote_identity
 from .background import Prefetcher, WriteBehind
 from .blend import StripBlender
 from .plan import WindowPlan, check_tiling, default_overlap, output_scale
@@ -44,7 +45,8 @@ class PredictOptions:
     tile: int | None = None          # default: the artifact's input size
     overlap: int | None = None       # default: a quarter of the tile
     batch: int = 4
-    backend: str = "onnxruntime"
+    backend: str = "auto"            # resolved per machine (a Dask worker may differ from the client)
+    precision: str = "fp32"          # runtime precision: bf16 on CPUs with AMX/AVX512-BF16
     threads: int | None = None
     probabilities: bool = False
     data_bands: tuple[str, ...] | None = None
@@ -55,7 +57,7 @@ class PredictOptions:
     strict_bands: bool = False       # refuse scenes that name no band instead of assuming their order
     resume: bool = False
     compress: str = "deflate"        # COG codec: deflate (every reader), zstd (faster, smaller) or lzw
-    gdal_cache_mb: int = 64          # bounded, so memory does not grow with the scene
+    gdal_cache_mb: int = 64          # bounded, so memory does not grow with the scene (rasterio takes bytes)
 
     def bind(self, meta: ModelMetadata) -> ModelMetadata:
         """The artifact's metadata bound to the chosen band set (a fixed-band artifact only takes its own)."""
@@ -67,6 +69,7 @@ class PredictOptions:
         check_tiling(meta, tile, overlap)
         if self.batch < 1:
             raise InputError(f"batch must be at least 1, got {self.batch}", "pass --batch 1 or more")
+        check_runtime_precision(self.backend, self.precision)   # bf16 on a CPU without it: refused before work
         if self.compress not in COMPRESSIONS:
             raise InputError(f"unknown compression {self.compress!r}", f"pass --compress {'|'.join(COMPRESSIONS)}")
         return PredictOptions(**{**asdict(self), "tile": tile, "overlap": overlap})
@@ -105,20 +108,28 @@ def output_paths(out_dir: Path, scene: Path, products: Sequence[Product]) -> dic
 
 def predict_scene(artifact: str | Path, scene: str | Path, out_dir: str | Path, options: PredictOptions = PredictOptions(),
                   *, progress: bool = True, on_row: RowCallback | None = None,
-                  artifact_hash: str | None = None) -> dict[str, Any]:
-    """Map ``scene`` with ``artifact``; returns the summary also written as ``<scene>.json``."""
-    started = time.perf_counter()
-    job = SceneJob.prepare(Path(artifact), Path(scene), Path(out_dir), options, artifact_hash)
+                  artifact_hash: str | None = None, before_finalize: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Map ``scene`` with ``artifact``; returns the summary also written as ``<scene>.json``.
+
+    ``before_finalize`` is called after the last tile is inferred and the runner closed, before the COGs
+    are written: a Dask task uses it to leave the worker's thread pool, so the next scene's inference
+    overlaps this scene's COG conversion (see :mod:`trtbench.predict.many`).
+    """
+    started, started_at = time.perf_counter(), time.time()
+    job = SceneJob.prepare(Path(artifact), as_raster_path(scene), Path(out_dir), options, artifact_hash)
     if job.opts.resume and (finished := job.finished()) is not None:
         return finished   # a many-scene run resumed after this scene completed
     first_row = job.start()
     try:
-        run = job.run(first_row, progress, on_row)
-    except TrtbenchError:
-        job.state.discard()   # bad input cannot be resumed: leave nothing behind
+        run = job.run(first_row, progress, on_row, before_finalize)
+    except TrtbenchError as exc:
+        if not isinstance(exc, RemoteUnavailable):   # a server that went away: --resume continues later
+            job.state.discard()   # bad input cannot be resumed: leave nothing behind
         raise
     summary = run | job.summary(first_row)
     summary["seconds"]["total"] = round(time.perf_counter() - started, 3)
+    # Epoch seconds: scenes of one many-scene run can be set on one time line (their overlap measured).
+    summary["wall_clock"] = {"start": round(started_at, 3), "end": round(time.time(), 3)}
     with atomic_output(job.paths["summary"]) as tmp:
         tmp.write_text(json.dumps(summary, indent=2))
         tmp.chmod(job.paths[job.works[0].product.name].stat().st_mode & 0o777)   # same access as the rasters
@@ -183,10 +194,13 @@ class SceneJob:
             self.blender.restore(saved.carry)
         return saved.rows_done
 
-    def run(self, first_row: int, progress: bool, on_row: RowCallback | None) -> dict[str, Any]:
+    def run(self, first_row: int, progress: bool, on_row: RowCallback | None,
+            before_finalize: Callable[[], None] | None = None) -> dict[str, Any]:
         """Tile rows ``first_row..`` through the runner into the work rasters, then the COGs into place."""
         timings = {"infer": 0.0, "wait_for_input": 0.0, "wait_for_output": 0.0, "blend_write": 0.0}
         backend_info = self._tile_rows(first_row, progress, on_row, timings)
+        if before_finalize is not None:
+            before_finalize()
         tick = time.perf_counter()
         self._finalize()
         timings["finalize"] = time.perf_counter() - tick
@@ -215,13 +229,14 @@ class SceneJob:
             if row_done and on_row:
                 on_row(scene.name, row + 1, plan.rows)
 
-        runner = runner_for_artifact(self.artifact, opts.backend, threads=opts.threads)
-        with rasterio.Env(GDAL_CACHEMAX=opts.gdal_cache_mb), runner, \
+        runner = runner_for_artifact(self.artifact, opts.backend, threads=opts.threads, precision=opts.precision)
+        with rasterio.Env(GDAL_CACHEMAX=opts.gdal_cache_mb << 20), runner, \
                 Prefetcher(read_tiles(self.info, meta, plan, first_row), depth=2 * opts.batch) as tiles, \
                 WriteBehind(blend, depth=2) as writer, \
                 tqdm(total=plan.tiles, initial=first_row * plan.cols, desc=scene.name, unit="tile",
                      disable=not progress, leave=False) as bar:
-            backend_info = runner.describe()
+            backend_info = runner.describe() | runner.selection_info() | {
+                "precision": effective_precision(opts.backend, opts.precision)}
             for row, row_tiles in _rows(iter(tiles), plan, first_row, timings):
                 for batch, last in _chunks(row_tiles, opts.batch):
                     logits = _infer(runner, meta, batch, timings)
@@ -308,10 +323,14 @@ def _infer(runner: Runner, meta: ModelMetadata, batch: list[Tile], timings: dict
 
 def _fingerprint(artifact_hash: str, info: SceneInfo, opts: PredictOptions, products: list[Product]) -> dict[str, Any]:
     """Everything that decides the output bytes: a resumed run must agree on all of it."""
-    stat = info.path.stat()
-    return {"artifact_sha256": artifact_hash, "scene": str(info.path.resolve()), "scene_size": stat.st_size,
-            "scene_mtime_ns": stat.st_mtime_ns, "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch,
-            "backend": opts.backend, "bands": list(info.indexes), "nodata": info.nodata,
+    if isinstance(info.path, RemoteRaster):   # an object's identity: its URL, size and ETag
+        identity = remote_identity(info.path)
+        scene = {"scene": info.path.url, "scene_size": identity["size"], "scene_etag": identity["etag"]}
+    else:
+        stat = info.path.stat()
+        scene = {"scene": str(info.path.resolve()), "scene_size": stat.st_size, "scene_mtime_ns": stat.st_mtime_ns}
+    return {"artifact_sha256": artifact_hash, **scene, "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch,
+            "backend": opts.backend, "precision": opts.precision, "bands": list(info.indexes), "nodata": info.nodata,
             "products": [p.name for p in products], "compress": opts.compress}
 
 

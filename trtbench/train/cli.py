@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,9 @@ from ..cli_options import check_outputs, emit_json, human_output, json_option
 from ..data.published import SPLIT_SCHEMES
 from ..errors import TrtbenchError
 from ..fileio import check_writable
+
+if TYPE_CHECKING:   # imported lazily below: `trtbench --help` imports no ML package
+    from ..models.lora import LoraConfig
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -45,7 +49,18 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.option("--nodata", type=float, help="chips: image no-data value where the files declare none.")
 @click.option("--ignore-index", type=int, default=-1, show_default=True, help="Label value for no data.")
 @click.option("--head", help="Clay head: upernet (default), fcn; linear for classification. UNet: none (own decoder).")
-@click.option("--regime", type=click.Choice(["frozen", "fewshot", "full"]), default="full", show_default=True)
+@click.option("--regime", type=click.Choice(["frozen", "fewshot", "full", "lora"]), default="full", show_default=True,
+              help="frozen: head only; fewshot: --fraction of the chips; full: everything; lora: the encoder frozen "
+                   "with low-rank adapters on its blocks' linears (merged into the weights at export), head trained.")
+@click.option("--lora-rank", type=click.IntRange(min=1), help="LoRA: rank r of the adapters (default 8).")
+@click.option("--lora-alpha", type=click.FloatRange(min=0, min_open=True),
+              help="LoRA: the update is scaled by alpha / rank (default 8).")
+@click.option("--lora-dropout", type=click.FloatRange(0, 1, max_open=True),
+              help="LoRA: dropout on the adapters' input while training (default 0).")
+@click.option("--lora-targets",
+              help="LoRA: comma-separated linears of a transformer block to adapt, by path or its trailing part "
+                   "(Clay: to_qkv,to_out,net.1,net.3; DOFA/ViT: qkv,proj,fc1,fc2). Default: every linear of a "
+                   "block (attention qkv and output, MLP).")
 @click.option("--fraction", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True, help="Few-shot share of training chips.")
 @click.option("--epochs", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=8, show_default=True)
@@ -70,7 +85,8 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 def train(model: str, variant: str | None, checkpoint: str | None, random_init: bool, dataset: str, data_root: str,
           modalities: str | None, bands: str | None, sensor: str | None, wavelengths: str | None,
           band_names: str | None, num_classes: int | None, class_names: str | None, task: str, nodata: float | None,
-          ignore_index: int, head: str | None, regime: str, fraction: float, epochs: int, batch_size: int, lr: float,
+          ignore_index: int, head: str | None, regime: str, lora_rank: int | None, lora_alpha: float | None,
+          lora_dropout: float | None, lora_targets: str | None, fraction: float, epochs: int, batch_size: int, lr: float,
           weight_decay: float, warmup_epochs: int, patience: int, crop: int, class_weights: str | None, seeds: str,
           lr_search: int, split_scheme: str, split_seed: int, num_workers: int, quiet: bool, output: str, json_path: str | None) -> None:
     """Fine-tune MODEL (clay, unet or a registry name) on a dataset; writes OUTPUT/best.ckpt for `trtbench export`."""
@@ -84,6 +100,7 @@ def train(model: str, variant: str | None, checkpoint: str | None, random_init: 
     check_outputs((json_path, "--json"))
     name = resolve_model_name(model, variant)
     _check_weights(name, checkpoint, random_init)
+    lora = _lora_options(lora_rank, lora_alpha, lora_dropout, lora_targets)
     bundle = load_data(DataOptions(
         dataset, Path(data_root), modalities=_split(modalities), bands=_split(bands), sensor=sensor,
         wavelengths=_numbers(wavelengths, float, "--wavelengths"), band_names=_split(band_names),
@@ -95,7 +112,7 @@ def train(model: str, variant: str | None, checkpoint: str | None, random_init: 
         raise TrtbenchError(f"{len(weights)} class weights for {bundle.num_classes} classes", "give one per class")
     config = TrainConfig(name, checkpoint, head, regime, fraction, epochs, batch_size, lr, weight_decay, warmup_epochs,
                          patience, crop, tuple(weights) if weights else None,
-                         tuple(_numbers(seeds, int, "--seeds") or ()), lr_search, num_workers, not quiet)
+                         tuple(_numbers(seeds, int, "--seeds") or ()), lr_search, num_workers, not quiet, lora)
     echo = human_output(json_path)
     echo(f"{name} on {bundle.name} ({', '.join(bundle.sensor.band_names)}): "
          + ", ".join(f"{s} {len(d)} chips" for s, d in bundle.splits.items()))
@@ -107,18 +124,44 @@ def train(model: str, variant: str | None, checkpoint: str | None, random_init: 
 def _check_weights(name: str, checkpoint: str | None, random_init: bool) -> None:
     """A foundation-model encoder (Clay, DOFA) must say where its weights come from, as export and bench do:
     without a checkpoint it would fine-tune a random encoder (frozen, in the frozen regime) under its name.
-    Whole networks (UNet) are trained from scratch anyway."""
+    Whole networks (UNet) and the ViT/ResNet baselines (``from_scratch``) are trained from scratch anyway."""
     from ..models.registry import ENCODER, get_spec
 
     if checkpoint and random_init:
         raise TrtbenchError("both --checkpoint and --random-init given", "pass one of them")
-    if get_spec(name).facts.kind == ENCODER and not (checkpoint or random_init):
+    facts = get_spec(name).facts
+    if facts.kind == ENCODER and not facts.from_scratch and not (checkpoint or random_init):
         raise TrtbenchError(f"say where {name}'s encoder weights come from",
                             "pass --checkpoint with the official pretrained weights, or --random-init to train "
                             "from a seeded random encoder")
 
 
+def _lora_options(rank: int | None, alpha: float | None, dropout: float | None,
+                  targets: str | None) -> LoraConfig | None:
+    """The LoRA configuration the options ask for (unset ones at their defaults); None when none is given."""
+    from ..models.lora import LoraConfig
+
+    if rank is None and alpha is None and dropout is None and targets is None:
+        return None
+    default = LoraConfig()
+    names = _split(targets)
+    if targets is not None and not names:
+        raise TrtbenchError("--lora-targets is empty", "name linears, e.g. --lora-targets qkv,proj, or drop it")
+    return LoraConfig(rank or default.rank, default.alpha if alpha is None else alpha,
+                      default.dropout if dropout is None else dropout, tuple(names or ()))
+
+
 def _print_summary(record: dict, output: Path, echo) -> None:
+    count = record["trainable_parameters"]
+    if count["encoder_parameters"]:
+        lora = record["lora"]
+        how = f" (LoRA rank {lora['rank']}, alpha {lora['alpha']:g} on {lora['adapted_linears']} linears: " \
+              f"{', '.join(lora['targets'])})" if lora else ""
+        echo(f"trainable parameters: {count['trainable']:,}; encoder {count['encoder_trainable']:,} of "
+             f"{count['encoder_parameters']:,} ({100 * count['encoder_fraction']:.3g} %){how}, head "
+             f"{count['head_trainable']:,}")
+    else:
+        echo(f"trainable parameters: {count['trainable']:,}")
     monitor = record["runs"][0]["monitor"]
     for run in record["runs"]:
         echo(f"  seed {run['seed']}: lr {run['lr']:.3g}, best epoch {run['best_epoch']}, "
@@ -135,16 +178,23 @@ def _print_summary(record: dict, output: Path, echo) -> None:
               help="results_and_parameters.csv to write (default: RUNS/results_and_parameters.csv); "
                    "additional_info.json, per_class.md and accuracy_vs_gflops.png go beside it.")
 @click.option("--no-plot", is_flag=True, help="Skip the accuracy-vs-GFLOPs plot.")
+@click.option("--compare", "compare", type=click.Path(),
+              help="A `trtbench compare` output folder: the backend, precision, artifact hash and measurements of "
+                   "every cell run on these experiments' best.ckpt (or an artifact exported from it) go into "
+                   "<csv name>_deployment.csv and trtbench_details.json (the GEO-Bench CSV takes no extra column).")
 @json_option("Write what was written (paths, counts, warnings) as JSON to FILE ('-': standard output).")
-def report(runs: str, csv_path: str | None, no_plot: bool, json_path: str | None) -> None:
+def report(runs: str, csv_path: str | None, no_plot: bool, compare: str | None, json_path: str | None) -> None:
     """Leaderboard outputs (GEO-Bench CSV, additional_info.json, per-class table, plot) from training runs."""
+    from .deployment import load_cells
     from .leaderboard import find_experiments, write_report
 
     find_experiments(runs)   # a missing or empty RUNS is the mistake to report, not its unwritable default CSV
+    if compare is not None:
+        load_cells(compare)  # a wrong --compare stops here, before any output is written
     csv_path = csv_path or str(Path(runs) / "results_and_parameters.csv")
     check_writable(csv_path, option="--geobench", suffixes=(".csv",))   # the other outputs go beside it
     check_outputs((json_path, "--json"))
-    result = write_report(runs, csv_path, plot=not no_plot)
+    result = write_report(runs, csv_path, plot=not no_plot, compare=compare)
     echo = human_output(json_path)
     echo(f"{result['experiments']} experiment(s), {result['rows']} row(s):")
     for kind, path in result["outputs"].items():

@@ -2,7 +2,8 @@
 
 Layout of ``-o runs/NAME``::
 
-    experiment.json        config, LR search, every seed's result, mean/std of the test metrics
+    experiment.json        config, trainable parameters (and the LoRA adapters), LR search, every seed's result,
+                           mean/std of the test metrics
     best.ckpt              the run with the best validation score (ready for `trtbench export`)
     seed_K/                metrics.csv, checkpoints/, best.ckpt, result.json for seed K
     lr_search/trial_NNN/   the Optuna trials, laid out like seed folders
@@ -24,8 +25,9 @@ import numpy as np
 from ..data import DataBundle, DataOptions, load_data
 from ..errors import TrtbenchError
 from ..fileio import atomic_output, check_writable
+from ..models.lora import LORA_KEY
 from .module import MONITOR
-from .run import RunResult, TrainConfig, build_model, fit
+from .run import RunResult, TrainConfig, build_model, fit, trainable_parameters
 from .search import search_lr
 
 EXPERIMENT_FILE = "experiment.json"
@@ -38,18 +40,21 @@ def run_experiment(config: TrainConfig, data: DataOptions | DataBundle, output: 
     if (output / EXPERIMENT_FILE).exists():
         raise TrtbenchError(f"{output} already holds an experiment", "choose another -o, or delete the folder")
     bundle = data if isinstance(data, DataBundle) else load_data(data)
-    build_model(config, bundle, config.seeds[0])  # fails on a wrong checkpoint/head before anything is written
+    # Fails on a wrong checkpoint, head or LoRA target before anything is written.
+    model = build_model(config, bundle, config.seeds[0])
+    trainable = {"trainable_parameters": trainable_parameters(model),
+                 LORA_KEY: (model.metadata.training or {}).get(LORA_KEY)}
     created = not output.exists()
     output.mkdir(parents=True, exist_ok=True)
     try:
-        return _run(config, bundle, output)
+        return _run(config, bundle, output, trainable)
     except BaseException:
         if created:
             shutil.rmtree(output, ignore_errors=True)
         raise
 
 
-def _run(config: TrainConfig, bundle: DataBundle, output: Path) -> dict[str, Any]:
+def _run(config: TrainConfig, bundle: DataBundle, output: Path, trainable: dict[str, Any]) -> dict[str, Any]:
     search = search_lr(config, bundle, output / "lr_search") if config.lr_search else None
     lr = search["best_lr"] if search else config.lr
     runs = [fit(config, bundle, seed, lr, output / f"seed_{seed}") for seed in config.seeds]
@@ -57,7 +62,7 @@ def _run(config: TrainConfig, bundle: DataBundle, output: Path) -> dict[str, Any
     chosen = (max if mode == "max" else min)(runs, key=lambda r: r.best_val)
     shutil.copyfile(Path(chosen.folder) / "best.ckpt", output / "best.ckpt")
     record = {"name": output.name, "dataset": bundle.name, "split": bundle.split_note, "task": bundle.task, "class_names": bundle.class_names,
-              "bands": bundle.sensor.band_names, "config": asdict(config), "lr": lr, "lr_search": search,
+              "bands": bundle.sensor.band_names, "config": asdict(config), **trainable, "lr": lr, "lr_search": search,
               "best_seed": chosen.seed, "runs": [asdict(r) for r in runs], "summary": summarize(runs)}
     with atomic_output(output / EXPERIMENT_FILE) as tmp:
         tmp.write_text(json.dumps(record, indent=2))

@@ -8,7 +8,10 @@ reference's keys (:data:`ADDITIONAL_INFO_KEYS`, ``"Code Repository Link "`` with
 What the reference has no column for (regime, split, bands, GFLOPs) goes into the JSON's free-text
 field and, in full, into ``trtbench_details.json`` beside them. ``per_class.md`` is a PANGAEA-style
 table of per-class IoU (mean ± std over seeds); ``accuracy_vs_gflops.png`` places every experiment's
-mean test score against the forward-pass GFLOPs of its model at its input size.
+mean test score against the forward-pass GFLOPs of its model at its input size. With the cells of a
+``trtbench compare`` run (``--compare``), the backend, precision and artifact hash each best checkpoint was
+measured with go into ``<name>_deployment.csv`` and the details (:mod:`trtbench.train.deployment`), since
+the reference CSV takes no extra column.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ import torch
 from .. import __version__
 from ..errors import TrtbenchError
 from ..fileio import atomic_output
+from .deployment import attribute_cells, deployment_rows, load_cells, write_deployment_csv
 from .experiment import EXPERIMENT_FILE
 from .run import DATA_CHECK_FILE
 
@@ -175,8 +179,10 @@ def additional_info(experiments: Sequence[dict[str, Any]], facts: dict[str, dict
     return info
 
 
-def details(experiments: Sequence[dict[str, Any]], facts: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Our own record of every experiment (what the leaderboard files have no field for), for ``trtbench_details.json``."""
+def details(experiments: Sequence[dict[str, Any]], facts: dict[str, dict[str, Any]],
+            deployment: Mapping[str, list[dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """Our own record of every experiment (what the leaderboard files have no field for), for ``trtbench_details.json``;
+    ``deployment``: the comparison cells measured on each experiment folder's best checkpoint."""
     out: dict[str, Any] = {"software": f"trtbench {__version__}", "torch": torch.__version__, "experiments": {}}
     for record in experiments:
         meta, config, fact = _best_metadata(record), record["config"], facts[record["folder"]]
@@ -188,6 +194,8 @@ def details(experiments: Sequence[dict[str, Any]], facts: dict[str, dict[str, An
             "seeds": [r["seed"] for r in record["runs"]], "lr_search_trials": config["lr_search"],
             "gflops_per_image": fact["gflops"], "parameters": fact["parameters"], "test_summary": record["summary"],
         }
+        if deployment is not None:
+            out["experiments"][record["name"]]["deployment"] = deployment[record["folder"]]
     return out
 
 
@@ -250,11 +258,15 @@ def plot_accuracy_vs_gflops(experiments: Sequence[dict[str, Any]], gflops: dict[
     return Path(path)
 
 
-def write_report(runs: str | Path, csv_path: str | Path, plot: bool = True) -> dict[str, Any]:
-    """All leaderboard outputs beside ``csv_path``; returns their paths and the CSV check's warnings."""
+def write_report(runs: str | Path, csv_path: str | Path, plot: bool = True,
+                 compare: str | Path | None = None) -> dict[str, Any]:
+    """All leaderboard outputs beside ``csv_path``; returns their paths and the CSV check's warnings.
+    ``compare``: a ``trtbench compare`` output folder whose cells add the deployment facts."""
     experiments = find_experiments(runs)
     csv_path = Path(csv_path)
     folder = csv_path.parent
+    deployment = None if compare is None else attribute_cells([r["folder"] for r in experiments],
+                                                              load_cells(compare), Path(compare))
     facts = {r["folder"]: {**model_facts(Path(r["folder"]) / "best.ckpt"), "split": recorded_split(r)}
              for r in experiments}
     gflops = {key: fact["gflops"] for key, fact in facts.items()}
@@ -265,7 +277,15 @@ def write_report(runs: str | Path, csv_path: str | Path, plot: bool = True) -> d
         tmp.write_text(json.dumps(additional_info(experiments, facts), indent=2))
     warnings += [f"additional_info.json: fill in '{key}' before submitting" for key in TO_FILL]
     with atomic_output(outputs["details"]) as tmp:
-        tmp.write_text(json.dumps(details(experiments, facts), indent=2))
+        tmp.write_text(json.dumps(details(experiments, facts, deployment), indent=2))
+    if deployment is not None:
+        seeds = {(row["experiment_name"], row["Seed"]): row for row in geobench_rows(experiments)}
+        best = {r["folder"]: seeds[(r["name"], r["best_seed"])] for r in experiments}
+        outputs["deployment"] = str(write_deployment_csv(deployment_rows(best, deployment),
+                                                         folder / f"{csv_path.stem}_deployment.csv"))
+        if not any(deployment.values()):
+            warnings.append(f"no cell of --compare {compare} measured these experiments' best.ckpt (by content): "
+                            "add {checkpoint = \"RUNS/NAME/best.ckpt\"} to the comparison's models")
     with atomic_output(outputs["per_class"]) as tmp:
         tmp.write_text(per_class_table(experiments))
     if plot:

@@ -9,14 +9,16 @@ normalization, head, classes, training provenance) that ``trtbench export best.c
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 import warnings
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
@@ -25,12 +27,14 @@ from ..data import DataBundle
 from ..data.check import TRAIN_SAMPLE, check_bundle
 from ..errors import TrtbenchError
 from ..fileio import atomic_output
+from ..metadata import ModelMetadata
 from ..models import create_model, save_model
+from ..models.lora import LORA_KEY, LoraConfig, adapters, add_adapters
 from ..models.registry import ENCODER, MODELS
 from .datamodule import GeoDataModule
 from .module import MONITOR, GeoTask
 
-REGIMES = ("frozen", "fewshot", "full")
+REGIMES = ("frozen", "fewshot", "full", "lora")
 DATA_CHECK_FILE = "data_check.json"
 
 
@@ -41,7 +45,7 @@ class TrainConfig:
     model: str                          # registry name, e.g. clay_v1_5, clay_tiny, unet
     checkpoint: str | None = None       # pretrained encoder (official Clay .ckpt)
     head: str | None = None             # Clay default: upernet; the UNet has its own decoder
-    regime: str = "full"                # frozen | fewshot | full
+    regime: str = "full"                # frozen | fewshot | full | lora
     fraction: float = 1.0               # few-shot share of the training chips
     epochs: int = 20
     batch_size: int = 8
@@ -55,6 +59,7 @@ class TrainConfig:
     lr_search: int = 0                  # Optuna trials (0: use lr as given)
     num_workers: int = 0
     progress: bool = True
+    lora: LoraConfig | None = None      # regime lora: rank, alpha, dropout, targets (None: the defaults)
 
     def validate(self) -> None:
         if self.regime not in REGIMES:
@@ -64,11 +69,19 @@ class TrainConfig:
                                 "pass e.g. --fraction 0.1")
         if self.regime != "fewshot" and self.fraction != 1.0:
             raise TrtbenchError("--fraction applies to the few-shot regime only", "add --regime fewshot")
+        if self.lora is not None and self.regime != "lora":
+            raise TrtbenchError(f"LoRA options apply to --regime lora, not {self.regime}", "add --regime lora")
+        if self.regime == "lora":
+            self.adapters().validate()
         for name in ("epochs", "batch_size", "crop"):
             if getattr(self, name) < 1:
                 raise TrtbenchError(f"--{name.replace('_', '-')} must be >= 1", "pass a positive value")
         if not self.seeds:
             raise TrtbenchError("no seeds given", "pass --seeds 0 (GEO-Bench asks for at least 5: 0,1,2,3,4)")
+
+    def adapters(self) -> LoraConfig:
+        """The LoRA configuration of the lora regime (the defaults where none was given)."""
+        return self.lora or LoraConfig()
 
 
 @dataclass
@@ -97,11 +110,46 @@ def build_model(config: TrainConfig, bundle: DataBundle, seed: int) -> torch.nn.
                          class_names=bundle.class_names or None, seed=seed, input_size=config.crop)
     if config.regime == "frozen":
         encoder = getattr(model, "encoder", None)
-        if encoder is None:
+        if encoder is None or (MODELS[config.model].facts.from_scratch and config.checkpoint is None):
             raise TrtbenchError(f"{config.model} has no pretrained encoder to freeze",
                                 "use --regime full or fewshot for a model trained from scratch")
         encoder.requires_grad_(False)
+    elif config.regime == "lora":   # the encoder frozen, adapters on its blocks' linears; the head trains fully
+        if MODELS[config.model].facts.from_scratch and config.checkpoint is None:
+            raise TrtbenchError(f"{config.model} has no pretrained encoder to adapt with LoRA (it trains from "
+                                "scratch)", "pass --checkpoint with pretrained weights, or use --regime full")
+        resolved = add_adapters(model, config.adapters())
+        model.metadata = model.metadata.with_(training={LORA_KEY: resolved.record(len(adapters(model)))})
     return model.train()  # the registry hands out eval-mode models; heads' BatchNorm must train
+
+
+def trainable_parameters(model: torch.nn.Module) -> dict[str, int | float | None]:
+    """What training updates: trainable parameters in all, in the encoder (LoRA: the adapters) and elsewhere
+    (the head), and the encoder's share relative to its pretrained size (adapters not counted in the size)."""
+    encoder = getattr(model, "encoder", None)
+    adapter_ids = {id(p) for m in adapters(model) for p in (m.lora_A, m.lora_B)}
+    total = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    if encoder is None:
+        return {"trainable": total, "encoder_trainable": None, "encoder_parameters": None, "encoder_fraction": None,
+                "head_trainable": None}
+    size = sum(p.numel() for p in encoder.parameters() if id(p) not in adapter_ids)
+    in_encoder = sum(p.numel() for p in encoder.parameters() if p.requires_grad)
+    return {"trainable": total, "encoder_trainable": in_encoder, "encoder_parameters": size,
+            "encoder_fraction": in_encoder / size, "head_trainable": total - in_encoder}
+
+
+def normalised_as_model(bundle: DataBundle, meta: ModelMetadata) -> DataBundle:
+    """The bundle with its chips normalised as the model's metadata says, where the weights fix the statistics
+    (SSL4EO-S12: reflectance / 10000) rather than the dataset's band table: eval and predict normalise with the
+    metadata, so training must see the same inputs. Other models get the bundle unchanged."""
+    if (list(meta.mean), list(meta.std)) == (list(bundle.sensor.mean), list(bundle.sensor.std)):
+        return bundle
+    splits = {}
+    for name, dataset in bundle.splits.items():
+        splits[name] = copy.copy(dataset)
+        splits[name].mean = np.asarray(meta.mean, np.float32)[:, None, None]
+        splits[name].std = np.asarray(meta.std, np.float32)[:, None, None]
+    return replace(bundle, splits=splits)
 
 
 def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: Path,
@@ -113,7 +161,7 @@ def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: P
         tmp.write_text(json.dumps(check, indent=2))
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(config, bundle, seed)
-    data = GeoDataModule(bundle, batch_size=config.batch_size, crop=config.crop,
+    data = GeoDataModule(normalised_as_model(bundle, model.metadata), batch_size=config.batch_size, crop=config.crop,
                          size_multiple=model.metadata.patch_size,
                          fraction=config.fraction if config.regime == "fewshot" else 1.0, seed=seed,
                          num_workers=config.num_workers)
@@ -162,7 +210,8 @@ def _save(model: torch.nn.Module, config: TrainConfig, bundle: DataBundle, resul
                 "pretrained": config.checkpoint, "seed": result.seed, "lr": result.lr,
                 "weight_decay": config.weight_decay, "batch_size": config.batch_size, "epochs": config.epochs,
                 "best_epoch": result.best_epoch, "monitor": result.monitor, "best_val": result.best_val,
-                "test": result.test}
+                "test": result.test, "trainable_parameters": trainable_parameters(model),
+                **({LORA_KEY: model.metadata.training[LORA_KEY]} if config.regime == "lora" else {})}
     meta = model.metadata.with_(checkpoint=None, checkpoint_sha256=None, training=training)
     save_model(model, meta, folder / "best.ckpt")
     with atomic_output(folder / "result.json") as tmp:

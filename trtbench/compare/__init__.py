@@ -1,0 +1,1 @@
+"""Deployment matrix: many models on many backends and precisions, measured the same way, in one report."""

@@ -1,0 +1,1 @@
+"""Serving exported artifacts: Triton Inference Server model repositories."""

@@ -1,0 +1,1 @@
+"""STAC: artifacts described as STAC Items with the Machine Learning Model extension (and read back)."""
