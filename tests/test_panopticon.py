@@ -18,7 +18,7 @@ from panopticon_spec import (
     reference_forward,
     write_official_checkpoint,
 )
-from test_dofa import S1, S2_ALL, S2_AS_HLS, real_tiles, relative_error
+from test_dofa import LANDSAT, S1, S2_ALL, S2_AS_HLS, real_tiles, relative_error
 
 from trtbench.bench.flops import count_flops
 from trtbench.check import audit_onnx
@@ -159,7 +159,8 @@ def test_band_agnostic_export_takes_wavelengths_in_plain_onnx_ops_and_passes_the
     assert audit_onnx(path).passed()
 
 
-@pytest.mark.parametrize("band_set,chip", [(S2_ALL, "s2_chip"), (S2_AS_HLS, "s2_chip"), (S1, "s1_chip")])
+@pytest.mark.parametrize("band_set,chip", [(S2_ALL, "s2_chip"), (S2_AS_HLS, "s2_chip"), (S1, "s1_chip"),
+                                           (LANDSAT, "landsat_scene")])
 def test_one_band_agnostic_file_matches_pytorch_on_each_real_sensor(any_bands, band_set, chip, request):
     model, path = any_bands
     sensor, bands, _ = band_set

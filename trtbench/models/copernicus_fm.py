@@ -64,10 +64,11 @@ from torch import nn
 
 from ..errors import CheckpointError
 from ..metadata import ModelMetadata
-from .dofa import Block as VitBlock
 from .dofa import FCResLayer, TransformerWeightGenerator, sincos_position_table
 from .heads import tap_layers
 from .registry import ENCODER, ModelFacts, register_model
+from .vit_blocks import Block as VitBlock
+from .vit_blocks import resample_positions, run_blocks
 
 WAVE_DIM = 128            # width of the spectral embedding and of the generator
 GENERATOR_KERNEL = 16     # the hypernetwork always emits 16 x 16 kernels
@@ -247,10 +248,7 @@ class CopernicusFMEncoder(nn.Module):
 
     def grid_position_embedding(self, h: int, w: int) -> torch.Tensor:
         """Position rows for an ``h x w`` patch grid ``[1, h*w, dim]``: the stored table, resampled bilinearly."""
-        g = self.pos_grid
-        table = self.pos_embed[:, 1:].reshape(1, g, g, self.dim).permute(0, 3, 1, 2)
-        table = F.interpolate(table, size=(h, w), mode="bilinear", align_corners=False)
-        return table.flatten(2).transpose(1, 2)
+        return resample_positions(self.pos_embed[:, 1:], self.pos_grid, h, w)
 
     def metadata_embedding(self) -> torch.Tensor:
         """``[1, 1, dim]``: the learned location, area and time tokens, the official path for unknown metadata."""
@@ -267,11 +265,7 @@ class CopernicusFMEncoder(nn.Module):
 
     def transformer(self, x: torch.Tensor, collect: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Final normalised tokens (LayerNorm without affine), plus the raw tokens after each block in ``collect``."""
-        taps = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if i in collect:
-                taps.append(x)
+        x, taps = run_blocks(self.blocks, x, collect)
         return F.layer_norm(x, (self.dim,), eps=1e-6), taps
 
     def forward(self, pixels: torch.Tensor, spectra: torch.Tensor,

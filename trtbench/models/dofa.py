@@ -52,6 +52,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .heads import tap_layers
 from .registry import ENCODER, ModelFacts, register_model
+from .vit_blocks import Block, resample_positions, run_blocks
 
 WAVE_DIM = 128          # width of the wavelength embedding and of the generator
 WEIGHT_TOKENS = 128     # learned tokens the generator reads the kernel from
@@ -166,48 +167,6 @@ class DynamicPatchEmbedding(nn.Module):
         return F.conv2d(pixels, weight, bias, stride=self.patch_size, padding=PATCH_PADDING)
 
 
-class Attention(nn.Module):
-    """timm's ViT attention: fused qkv with bias, output projection."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        out = F.scaled_dot_product_attention(q, k, v)
-        return self.proj(out.transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
-
-
-class Block(nn.Module):
-    """timm's pre-norm ViT block (no layer scale, no drop path at inference)."""
-
-    def __init__(self, dim: int, heads: int, mlp_ratio: float) -> None:
-        super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
-        self.attn = Attention(dim, heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
-
-
 def sincos_position_table(dim: int, grid: int) -> torch.Tensor:
     """MAE's fixed 2-D sin-cos table ``[1 + grid*grid, dim]`` (CLS row zero): the init of ``pos_embed``."""
     omega = 1.0 / 10000 ** (torch.arange(dim // 4, dtype=torch.float64) / (dim / 4.0))
@@ -251,10 +210,7 @@ class DOFAEncoder(nn.Module):
 
     def grid_position_embedding(self, h: int, w: int) -> torch.Tensor:
         """Position rows for an ``h x w`` patch grid ``[1, h*w, dim]``: the stored table, resampled bilinearly."""
-        g = self.pos_grid
-        table = self.pos_embed[:, 1:].reshape(1, g, g, self.dim).permute(0, 3, 1, 2)
-        table = F.interpolate(table, size=(h, w), mode="bilinear", align_corners=False)
-        return table.flatten(2).transpose(1, 2)
+        return resample_positions(self.pos_embed[:, 1:], self.pos_grid, h, w)
 
     def embed(self, patches: torch.Tensor, gsd: float | torch.Tensor | None = None, time: torch.Tensor | None = None,
               latlon: torch.Tensor | None = None) -> torch.Tensor:
@@ -266,11 +222,7 @@ class DOFAEncoder(nn.Module):
 
     def transformer(self, x: torch.Tensor, collect: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Final normalised tokens, plus the raw tokens after each block index in ``collect``."""
-        taps = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if i in collect:
-                taps.append(x)
+        x, taps = run_blocks(self.blocks, x, collect)
         return self.norm(x), taps
 
     def forward(self, pixels: torch.Tensor, waves: torch.Tensor,

@@ -66,6 +66,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .heads import tap_layers
 from .registry import ENCODER, ModelFacts, register_model
+from .vit_blocks import run_blocks
 
 SAR_IDS = 12                    # -1 .. -12: 4 polarisations x (orbit unknown, ascending, descending)
 TABLE_SAR = {3.5: -1.0, 4.0: -2.0}  # sentinel-1-rtc's VV/VH pseudo-wavelengths (µm) -> Panopticon's VV/VH ids
@@ -388,11 +389,7 @@ class PanopticonEncoder(nn.Module):
 
     def transformer(self, x: torch.Tensor, collect: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Final normalised tokens, plus the raw tokens after each block index in ``collect``."""
-        taps = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if i in collect:
-                taps.append(x)
+        x, taps = run_blocks(self.blocks, x, collect)
         return self.norm(x), taps
 
     def forward(self, pixels: torch.Tensor, waves: torch.Tensor,

@@ -31,13 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..errors import CheckpointError
-from .dofa import Block
 from .heads import tap_layers
 from .registry import ENCODER, ModelFacts, register_model
+from .vit_blocks import Block, resample_positions, run_blocks
 
 
 @dataclass(frozen=True)
@@ -68,14 +67,6 @@ class PatchEmbed(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
         return self.proj(pixels)
-
-
-def resample_positions(table: torch.Tensor, grid: int, h: int, w: int) -> torch.Tensor:
-    """Patch rows ``[1, grid*grid, D]`` of a square position table -> ``[1, h*w, D]``, bilinear (identity at h=w=grid)."""
-    dim = table.shape[-1]
-    square = table.reshape(1, grid, grid, dim).permute(0, 3, 1, 2)
-    square = F.interpolate(square, size=(h, w), mode="bilinear", align_corners=False)
-    return square.flatten(2).transpose(1, 2)
 
 
 class ViTEncoder(nn.Module):
@@ -120,11 +111,7 @@ class ViTEncoder(nn.Module):
 
     def transformer(self, x: torch.Tensor, collect: tuple[int, ...] = ()) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Final normalised tokens, plus the raw tokens after each block index in ``collect``."""
-        taps = []
-        for i, block in enumerate(self.blocks):
-            x = block(x)
-            if i in collect:
-                taps.append(x)
+        x, taps = run_blocks(self.blocks, x, collect)
         return self.norm(x), taps
 
     def forward(self, pixels: torch.Tensor, gsd: float | torch.Tensor | None = None,
