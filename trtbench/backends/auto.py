@@ -12,8 +12,10 @@ installed (package metadata: nothing is imported, so ``predict`` stays light):
    QuantizeLinear/DequantizeLinear pairs into int8 kernels that use them;
 5. fp32/fp16 on a CPU with AVX-512 (or AMX): ``openvino``. Measured on Clay base (issue 16, Xeon with
    AVX-512/AMX): OpenVINO 1.10-1.16x PyTorch eager, ONNX Runtime 0.81-0.92x;
-6. otherwise (AVX2-only CPUs such as AMD EPYC Zen 2/3): ``onnxruntime``, measured 1.07x PyTorch eager on
-   Clay base there, and the runner that has run every artifact type longest;
+6. otherwise (AVX2-only CPUs such as AMD EPYC Zen 2/3): ``onnxruntime``. Measured on an AMD EPYC (AVX2, 2
+   cores; ``benchmarks/compare_backends.py --rounds 2``): the UNet 1.25-1.33x PyTorch eager, while on Clay base
+   every runtime sits near the fp32 GEMM ceiling (ONNX Runtime 0.89-1.03x, OpenVINO 0.97-1.02x), so the
+   convolutional models decide; it is also the runner that has run every artifact type longest;
 7. whichever of onnxruntime, openvino, torch is installed, in that order.
 
 A rule is a prediction, not a measurement: ``benchmarks/compare_backends.py`` measures every runner side
@@ -92,8 +94,8 @@ def choose_backend(artifact_precision: str, *, runtime_precision: str = "fp32", 
         return BackendChoice("openvino", "AVX-512 CPU: OpenVINO measured 1.10-1.16x PyTorch eager on Clay base, "
                                          "ONNX Runtime 0.81-0.92x")
     if not wide and "onnxruntime" in have:
-        return BackendChoice("onnxruntime", "CPU without AVX-512: ONNX Runtime measured 1.07x PyTorch eager on "
-                                            "Clay base on AVX2-only CPUs")
+        return BackendChoice("onnxruntime", "CPU without AVX-512: ONNX Runtime, 1.25-1.33x PyTorch eager on the "
+                                            "UNet on AVX2 CPUs; on ViTs every runtime is near the GEMM ceiling there")
     for name in ("onnxruntime", "openvino", "torch"):
         if name in have:
             return BackendChoice(name, f"the only preferred runtime installed ({name})")
