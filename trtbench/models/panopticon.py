@@ -66,7 +66,7 @@ from torch import nn
 from ..errors import CheckpointError
 from .heads import tap_layers
 from .registry import ENCODER, ModelFacts, register_model
-from .vit_blocks import run_blocks
+from .vit_blocks import Attention, Mlp, run_blocks
 
 SAR_IDS = 12                    # -1 .. -12: 4 polarisations x (orbit unknown, ascending, descending)
 TABLE_SAR = {3.5: -1.0, 4.0: -2.0}  # sentinel-1-rtc's VV/VH pseudo-wavelengths (µm) -> Panopticon's VV/VH ids
@@ -261,32 +261,6 @@ class FusedChannelAttention(nn.Module):
         values = out[..., heads:].reshape(b, n, c, heads, d // heads).transpose(2, 3)      # [B, L, heads, C, hd]
         fused = self.proj((attn @ values).reshape(b, n, d))                                # [B, L, dim]
         return fused.transpose(1, 2).reshape(b, self.proj.out_features, grid_h, grid_w)
-
-
-class Attention(nn.Module):
-    """DINOv2's attention: fused qkv with bias, output projection."""
-
-    def __init__(self, dim: int, heads: int) -> None:
-        super().__init__()
-        self.heads = heads
-        self.qkv = nn.Linear(dim, dim * 3)
-        self.proj = nn.Linear(dim, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, n, c = x.shape
-        q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
-        return self.proj(F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class LayerScale(nn.Module):
