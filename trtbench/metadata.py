@@ -53,11 +53,23 @@ class ModelMetadata:
     nodata: float | None = None     # input value treated as missing when the file declares none
     training: dict[str, Any] | None = None  # provenance from `trtbench train`: dataset, regime, seed, lr, metrics
     bandwidths: list[float] | None = None   # µm per channel where the sensor table gives them (Copernicus-FM reads them)
+    # Time series (Prithvi-EO-2.0): T dates of the bands. The `pixels` input stays 4-D so every reader, tiler,
+    # calibrator and engine profile works unchanged: [B, T*C, H, W], frame-major (channels t*C .. t*C+C-1 are
+    # date t's bands in `bands` order); the graph reshapes it to the model's [B, C, T, H, W].
+    num_frames: int = 1
+    # Multi-modal models (TerraMind, CROMA): modality name -> its band names, in `bands` order; `bands` is their
+    # concatenation, so one file per modality (``--data s2=A.tif --data s1=B.tif``) maps onto the input.
+    modalities: dict[str, list[str]] | None = None
     format_version: int = FORMAT_VERSION
 
     @property
     def num_bands(self) -> int:
         return len(self.bands)
+
+    @property
+    def channels(self) -> int:
+        """Channels of the ``pixels`` input: the bands of every frame (``num_bands`` for a single image)."""
+        return len(self.bands) * self.num_frames
 
     def sensor_table(self) -> Sensor:
         """The band table this model was built for (custom sensors are rebuilt from the record)."""
@@ -120,6 +132,13 @@ class ModelMetadata:
                 return f"{name} is {value!r}, not a positive integer"
         if not isinstance(self.gsd, int | float):
             return f"gsd is {self.gsd!r}, not a number"
+        if not isinstance(self.num_frames, int) or self.num_frames < 1:
+            return f"num_frames is {self.num_frames!r}, not a positive integer"
+        if self.modalities is not None and (
+                not isinstance(self.modalities, dict)
+                or not all(isinstance(v, list) for v in self.modalities.values())
+                or [b for bands in self.modalities.values() for b in bands] != self.bands):
+            return f"modalities is {self.modalities!r}, not the bands split by modality in band order"
         for name in ("inputs", "outputs"):
             values = getattr(self, name)
             if not isinstance(values, list) or not all(isinstance(v, str) for v in values) or not values:
