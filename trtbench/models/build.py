@@ -26,7 +26,7 @@ from .registry import ENCODER, ModelSpec, get_spec
 def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str | Sensor = "sentinel-2-l2a",
                  bands: Sequence[str] | None = None, task: str = "embedding", head: str | None = None,
                  num_classes: int | None = None, class_names: Sequence[str] | None = None,
-                 seed: int | None = None, input_size: int | None = None) -> nn.Module:
+                 seed: int | None = None, input_size: int | None = None, num_frames: int = 1) -> nn.Module:
     """Build a registered model bound to a band set, in eval mode.
 
     Encoder families (Clay, DOFA) are an encoder plus ``head``; whole networks (UNet) have their own
@@ -36,7 +36,9 @@ def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str
     seeded init) or a trtbench checkpoint (everything loaded strictly, LoRA adapters included and then
     merged into the encoder weights; its metadata wins over the arguments). Without a checkpoint the weights are a seeded random init. The seed (default 0) is
     recorded in the metadata so the reference can be rebuilt exactly. ``input_size`` defaults to the
-    model's published input edge.
+    model's published input edge. ``num_frames`` is the time steps T of a time-series model (the pixels input
+    is then ``[B, T*C, H, W]``, frame-major). A stacked sensor (``sentinel-2-l1c+sentinel-1-rtc``) records
+    which bands belong to which modality (``metadata.modalities``).
     """
     if checkpoint is not None:
         ckpt = read_checkpoint(checkpoint)
@@ -61,6 +63,7 @@ def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str
         class_names=list(class_names) if class_names else None,
         embed_dim=facts.embed_dim if facts.kind == ENCODER else None,
         outputs=["features", "cls"] if task == "embedding" else ["logits"], seed=seed,
+        num_frames=num_frames, modalities=modalities_of(table),
     )
     torch.manual_seed(seed)
     model = build_network(meta)
@@ -79,9 +82,30 @@ def build_network(meta: ModelMetadata) -> nn.Module:
     spec = get_spec(meta.model)
     if spec.facts.kind != ENCODER:
         return spec.build(meta)
-    # Fixed-channel encoders (ViT, ResNet) size their first layer from the bands; wavelength-driven ones need not.
-    encoder = spec.build() if spec.facts.wavelength_units is not None else spec.build(meta.num_bands)
+    # Fixed-channel encoders (ViT, ResNet) size their first layer from the bands; wavelength-driven ones need not;
+    # multi-modal and time-series encoders read the band split and frames from the metadata.
+    if spec.facts.builds_from_metadata:
+        encoder = spec.build(meta)
+    else:
+        encoder = spec.build() if spec.facts.wavelength_units is not None else spec.build(meta.num_bands)
     return GeoModel(encoder, meta, build_head(meta.head, encoder, meta.task, meta.num_classes))
+
+
+def modalities_of(table: Sensor) -> dict[str, list[str]] | None:
+    """Bands per modality of a stacked sensor table (``sentinel-2-l1c+sentinel-1-rtc``); None for one sensor.
+
+    The modalities must follow each other in the band order (the metadata's contract), so a selection that
+    interleaves them is refused rather than silently regrouped."""
+    parts = table.name.split("+")
+    if len(parts) < 2:
+        return None
+    owned = {name: set(get_sensor(name).band_names) for name in parts}
+    split = {name: [b for b in table.band_names if b in bands] for name, bands in owned.items()}
+    split = {name: bands for name, bands in split.items() if bands}
+    if [b for bands in split.values() for b in bands] != table.band_names:
+        raise TrtbenchError(f"the bands {', '.join(table.band_names)} interleave the modalities of {table.name}",
+                            "list each modality's bands together, in the order of the sensor stack")
+    return split
 
 
 def parameter_count(name: str) -> int:
@@ -126,7 +150,8 @@ def rebuild_reference(meta: ModelMetadata, checkpoint: str | Path | None = None)
                               "pass the checkpoint used at export time")
     return create_model(meta.model, checkpoint=checkpoint, sensor=meta.sensor_table(), bands=meta.bands,
                         task=meta.task, head=meta.head, num_classes=meta.num_classes,
-                        class_names=meta.class_names, seed=meta.seed, input_size=meta.input_size)
+                        class_names=meta.class_names, seed=meta.seed, input_size=meta.input_size,
+                        num_frames=meta.num_frames)
 
 
 def _from_trtbench_checkpoint(name: str, ckpt: dict, meta: ModelMetadata, path: str | Path, *,

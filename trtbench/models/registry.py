@@ -53,6 +53,8 @@ class ModelFacts:
     from_scratch: bool = False  # a baseline trained from scratch: `train` needs no --checkpoint/--random-init
     statistics: tuple[float, float] | None = None  # (mean, std) of every band when the weights fix the
     # normalisation (SSL4EO-S12: reflectance / 10000); None: the sensor table's per-band statistics
+    builds_from_metadata: bool = False  # ENCODER builder takes the ModelMetadata (band split per modality,
+    # frames) instead of the band count
 
 
 @dataclass(frozen=True)
