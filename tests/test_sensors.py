@@ -63,3 +63,32 @@ def test_custom_wavelengths_in_nanometres_are_rejected_with_the_unit():
 
 def test_sensor_names_are_unique_and_lowercase():
     assert all(name == name.lower() for name in SENSORS)
+
+
+# --- Sentinel-1 as each wavelength-conditioned family reads it -------------------------------------------------
+
+@pytest.mark.parametrize("model, expected", [
+    ("dofa_tiny", [5.405, 5.405]),             # DOFA's official SAR wavelength
+    ("copernicus_fm_tiny", [5.0e4, 5.0e4]),    # Copernicus-FM: 5 cm, in µm
+    ("clay_tiny", [3.5, 4.0]),                 # Clay was trained on the table's pseudo-wavelengths
+])
+def test_a_model_built_for_sentinel_1_records_its_own_family_s_radar_wavelengths(model, expected):
+    from trtbench.models import create_model
+
+    meta = create_model(model, sensor="sentinel-1-rtc").metadata
+    assert meta.bands == ["VV", "VH"] and meta.wavelengths == expected
+    stacked = create_model(model, sensor="sentinel-2-l1c+sentinel-1-rtc", bands=["B04", "VV"]).metadata
+    assert stacked.wavelengths == [0.665, expected[0]]   # optical bands keep the table's values
+
+
+def test_binding_sentinel_1_to_an_artifact_reads_it_as_the_artifact_s_family_does_unless_wavelengths_are_given():
+    from trtbench.bands import bind_bands
+    from trtbench.models import create_model
+
+    dynamic = create_model("dofa_tiny").metadata.with_(band_mode="dynamic", wavelength_convention="dofa")
+    assert bind_bands(dynamic, sensor="sentinel-1-rtc").wavelengths == [5.405, 5.405]
+    assert bind_bands(dynamic, sensor="sentinel-1-rtc", wavelengths=[5.5, 5.5]).wavelengths == [5.5, 5.5]
+    fixed = create_model("dofa_tiny", sensor="sentinel-1-rtc").metadata
+    assert bind_bands(fixed, sensor="sentinel-1-rtc") == fixed   # its own bands: accepted, not refused
+    clay = create_model("clay_tiny").metadata.with_(band_mode="dynamic", wavelength_convention="clay")
+    assert bind_bands(clay, sensor="sentinel-1-rtc").wavelengths == [3.5, 4.0]

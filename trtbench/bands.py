@@ -18,7 +18,7 @@ import numpy as np
 
 from .errors import InputError
 from .metadata import ModelMetadata
-from .sensors import Sensor, custom_sensor, get_sensor
+from .sensors import Sensor, custom_sensor, get_sensor, read_radar_as
 
 
 class WavelengthRangeWarning(UserWarning):
@@ -91,8 +91,8 @@ def _choose(meta: ModelMetadata, sensor: str | None, bands: Sequence[str] | None
             wavelengths: Sequence[float] | None) -> Sensor:
     if sensor or wavelengths is None:
         table = (get_sensor(sensor) if sensor else _default_table(meta)).select(bands)
-        if wavelengths is None:
-            return table
+        if wavelengths is None:  # Sentinel-1 at the wavelength this family reads it as (DOFA: 5.405)
+            return read_radar_as(table, meta.family)
         names, mean, std, gsd, widths = table.band_names, table.mean, table.std, table.gsd, table.known_bandwidths
     else:  # wavelengths alone (optionally named by --bands): an unlisted sensor, data already normalised
         names, mean, std, gsd, widths = list(bands or []), None, None, meta.gsd, None

@@ -210,6 +210,24 @@ def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
 
 RADAR_MIN_UM, RADAR_MAX_UM = 1.0e4, 1.0e6   # 1 cm to 1 m
 
+# How a wavelength-conditioned family reads Sentinel-1 VV/VH, where that is not the table's value (the
+# ``sentinel-1-rtc`` table holds Clay's pseudo-wavelengths 3.5/4.0 µm, which Clay was trained with): DOFA's
+# official wave list gives its SAR bands 5.405 (zhu-xlab/DOFA, the Sentinel-1 entries of its fine-tuning
+# configs), Copernicus-FM's Copernicus-Bench configs 5 cm (``cobench_*_s1.yaml``: 5e7 nm). Feeding a model
+# another family's convention would condition its patch kernel on a wavelength it never saw, silently.
+RADAR_READINGS: dict[str, float] = {"dofa": 5.405, "copernicus_fm": 5.0e4}
+
+
+def read_radar_as(table: Sensor, family: str | None) -> Sensor:
+    """``table`` with its Sentinel-1 bands at the wavelength ``family`` reads them as (unchanged for families
+    that read the table's values, and for wavelengths a user gave: only the table's own values are replaced)."""
+    value = RADAR_READINGS.get(family or "")
+    if value is None:
+        return table
+    radar = {(b.name, b.wavelength) for b in SENSORS["sentinel-1-rtc"].bands}
+    return replace(table, bands=tuple(replace(b, wavelength=value) if (b.name, b.wavelength) in radar else b
+                                      for b in table.bands))
+
 
 def custom_sensor(wavelengths: Sequence[float], gsd: float, mean: Sequence[float] | None = None,
                   std: Sequence[float] | None = None, names: Sequence[str] | None = None,

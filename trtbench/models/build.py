@@ -16,7 +16,7 @@ from torch import nn
 from ..errors import CheckpointError, TrtbenchError
 from ..fileio import file_sha256
 from ..metadata import ModelMetadata
-from ..sensors import Sensor, get_sensor
+from ..sensors import Sensor, get_sensor, read_radar_as
 from .checkpoint import checkpoint_metadata, load_strict, read_checkpoint
 from .geomodel import GeoModel, build_head
 from .lora import add_adapters, lora_in_checkpoint, merge_adapters
@@ -48,7 +48,7 @@ def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str
     spec = get_spec(name)
     facts = spec.facts
     table = get_sensor(sensor) if isinstance(sensor, str) else sensor
-    table = table.select(bands)
+    table = read_radar_as(table.select(bands), spec.family)  # Sentinel-1 as this family reads it (DOFA: 5.405)
     mean, std = table.mean, table.std
     if facts.statistics is not None:  # the weights fix the normalisation (SSL4EO-S12: reflectance / 10000)
         mean, std = [facts.statistics[0]] * len(mean), [facts.statistics[1]] * len(std)

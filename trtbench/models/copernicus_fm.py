@@ -46,9 +46,8 @@ only their fractional parts are summed (error about 1e-6 cycle in float32, 1e-15
 Units here: wavelengths and bandwidths in µm (trtbench's sensor tables), rounded to float32 nm inside, as
 the official code receives them. Bandwidths are recorded in the model's metadata from the sensor table
 (Copernicus-Bench's values); a table without them is refused. Sentinel-1: the official configs read VV and VH
-at 5 cm with a 1 m bandwidth, while the ``sentinel-1-rtc`` table holds Clay's pseudo-wavelengths 3.5/4.0 µm;
-choose the published conditioning for a band-agnostic artifact with ``--sensor sentinel-1-rtc --wavelengths
-5e4,5e4`` (radar wavelengths are accepted from 1 cm).
+at 5 cm with a 1 m bandwidth; the ``sentinel-1-rtc`` table holds Clay's pseudo-wavelengths 3.5/4.0 µm, which
+:func:`trtbench.sensors.read_radar_as` replaces with 5e4 µm wherever this family is bound to that table.
 """
 
 from __future__ import annotations
