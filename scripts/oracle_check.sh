@@ -12,6 +12,9 @@ if [ ! -x "$venv/bin/python" ]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
   "$venv/bin/python" -m pip install --quiet torch==2.14.1 torchvision==0.29.1
   "$venv/bin/python" -m pip install --quiet torchgeo timm requests
+  # TerraTorch for the Prithvi and TerraMind oracles, without its dependencies (they would move torch): the tests
+  # load its prithvi_mae.py and terramind/model/ files alone, which need only torch, torchvision, numpy, einops and timm.
+  "$venv/bin/python" -m pip install --quiet --no-deps terratorch==1.2.13 einops
   "$venv/bin/python" -m pip install --quiet -e ".[cpu,train]" pytest pytest-timeout > "$venv/install.log" 2>&1 \
     || { tail -n 40 "$venv/install.log"; exit 1; }
 fi

@@ -122,6 +122,39 @@ def onnx_with_props(folder: Path, name: str, props: dict[str, str] | None = None
     return path
 
 
+def onnx_with_data_file(good: Path, folder: Path, name: str) -> tuple[Path, Path]:
+    """``good`` re-saved as a model over 2 GB is stored: ``name`` + ``name.data`` (its weights, external data),
+    written with ``onnx`` itself; returns both paths."""
+    import onnx
+
+    path = Path(folder) / name
+    onnx.save_model(onnx.load(str(good)), str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=f"{name}.data", size_threshold=1024)
+    return path, Path(folder) / f"{name}.data"
+
+
+def onnx_data_missing(good: Path, folder: Path) -> Path:
+    """A model whose external data file is not beside it (only the ``.onnx`` was copied)."""
+    path, data = onnx_with_data_file(good, folder, "lone.onnx")
+    data.unlink()
+    return path
+
+
+def onnx_data_zero_byte(good: Path, folder: Path) -> Path:
+    """A model whose external data file is empty (an interrupted copy of the weights)."""
+    path, data = onnx_with_data_file(good, folder, "empty_data.onnx")
+    data.write_bytes(b"")
+    return path
+
+
+def onnx_data_truncated(good: Path, folder: Path) -> Path:
+    """A model whose external data file holds only its first half (an interrupted download)."""
+    path, data = onnx_with_data_file(good, folder, "cut_data.onnx")
+    content = data.read_bytes()
+    data.write_bytes(content[: len(content) // 2])
+    return path
+
+
 def onnx_foreign(folder: Path, name: str = "foreign.onnx") -> Path:
     """A valid ONNX model that trtbench did not export (no trtbench metadata)."""
     return onnx_with_props(folder, name, {"producer_note": "exported elsewhere"})
@@ -336,6 +369,9 @@ CATALOGUE: tuple[BadFile, ...] = (
     BadFile("onnx", "not-a-model", lambda folder, good: onnx_protobuf_not_a_model(folder)),
     BadFile("onnx", "bad-metadata-json", lambda folder, good: onnx_bad_metadata_json(folder)),
     BadFile("onnx", "metadata-not-a-record", lambda folder, good: onnx_metadata_not_a_record(folder)),
+    BadFile("onnx", "data-missing", lambda folder, good: onnx_data_missing(good, folder)),
+    BadFile("onnx", "data-zero-byte", lambda folder, good: onnx_data_zero_byte(good, folder)),
+    BadFile("onnx", "data-truncated", lambda folder, good: onnx_data_truncated(good, folder)),
     BadFile("engine", "no-sidecar", lambda folder, good: engine_without_sidecar(good, folder)),
     BadFile("engine", "zero-byte", lambda folder, good: engine_zero_byte(good, folder)),
     BadFile("engine", "truncated", lambda folder, good: engine_truncated(good, folder)),

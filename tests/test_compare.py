@@ -191,7 +191,9 @@ def test_interrupted_run_resumes_with_only_the_missing_cells(done, chips, tmp_pa
     assert {p: p.stat().st_mtime_ns for p in (out / "artifacts").iterdir()} == artifacts   # exports cached
 
 
-def test_a_failing_cell_is_reported_and_the_others_complete(done, chips, tmp_path, monkeypatch):
+def test_a_failing_cell_is_reported_and_the_others_complete(done, chips, tmp_path, monkeypatch, capsys):
+    """Every other cell is finished and tabled, the failed ones are listed with their reasons, and the exit
+    status is 1: a comparison with a failed cell never passes for a complete one."""
     import trtbench.evaluate as evaluate_module
 
     out = copy_run(done, tmp_path)
@@ -207,11 +209,16 @@ def test_a_failing_cell_is_reported_and_the_others_complete(done, chips, tmp_pat
 
     monkeypatch.setattr(evaluate_module, "runner_for_artifact", broken_openvino_fp16)
     args = tiny_matrix_args(chips, out)
-    assert exit_code(*args) == 0
+    result = run_cli(capsys, *args)
+    assert result.code == 1, result.err
+    assert "Traceback" not in result.err + result.out
     rows = rows_of(out)
     failed = [r for r in rows if r["status"] == "error"]
     assert {(r["model"], r["backend"], r["precision"]) for r in failed} == {("unet_small", "openvino", "fp16")}
     assert all("Unsupported operation" in r["reason"] for r in failed)
+    listed = result.err[result.err.index(f"failed: {len(failed)} of {len(rows)} cells"):]
+    assert all(f"  {r['cell_id']}: {r['reason']}" in listed for r in failed)
+    assert (out / "report.html").is_file() and json.loads((out / "results.json").read_text()) == rows
     assert "Unsupported operation" in (out / "results.md").read_text()
     assert [r["status"] for r in rows if r not in failed] == [r["status"] for r in rows_of(done) if
                                                               (r["model"], r["backend"], r["precision"]) !=
@@ -385,3 +392,118 @@ def test_latency_spread_is_the_relative_iqr_and_is_flagged_when_wide():
 def test_the_tiny_matrix_report_renders_in_chromium(done, chromium, tmp_path):  # noqa: F811
     assert_report_sound(load_report(chromium, done / "report.html"), rows=len(rows_of(done)),
                         screenshot=tmp_path / "report.png")
+
+
+def write_floods_layout(data_dir: Path, root: Path, size: int = 128) -> Path:
+    """The Sen1Floods11 v1.1 hand-labelled layout (as tests/test_data.py builds it) holding a window of the real
+    chip, its S1 twin and its hand label under the name of every split."""
+    base = root / "v1.1"
+    folder = base / "data" / "flood_events" / "HandLabeled"
+    for kind in ("S1Hand", "S2Hand", "LabelHand"):
+        (folder / kind).mkdir(parents=True)
+        with rasterio.open(data_dir / "sen1floods11" / f"Spain_7370579_{kind}.tif") as ds:
+            window = Window(192, 192, size, size)
+            profile = ds.profile | {"width": size, "height": size, "transform": ds.window_transform(window),
+                                    "tiled": False}
+            profile.pop("blockxsize", None), profile.pop("blockysize", None)
+            for split in ("train", "valid", "test"):
+                with rasterio.open(folder / kind / f"{split}_{kind}.tif", "w", **profile) as out:
+                    out.write(ds.read(window=window))
+                    out.descriptions = ds.descriptions
+    (base / "splits" / "flood_handlabeled").mkdir(parents=True)
+    for split in ("train", "valid", "test"):
+        (base / "splits" / "flood_handlabeled" / f"flood_{split}_data.csv").write_text(
+            f"{split}_S1Hand.tif,{split}_LabelHand.tif\n")
+    return root
+
+
+DATASET_CELL = ("--models", "unet_small", "--backends", "onnxruntime", "--precisions", "fp32", "--batch", "1", *FAST)
+
+
+def test_a_dataset_layout_is_the_evaluation_set(done, data_dir, tmp_path, capsys):
+    """--dataset sen1floods11 --data-root: the test split, scored exactly as eval scores the release's own files;
+    the same [data] in a matrix file gives the same cells."""
+    from trtbench.evaluate import evaluate
+
+    root = write_floods_layout(data_dir, tmp_path / "sen1floods11")
+    out = copy_run(done, tmp_path)   # its unet_small export (same model, bands and classes) is reused
+    result = run_cli(capsys, "compare", "--dataset", "sen1floods11", "--data-root", str(root), *DATASET_CELL,
+                     "-o", str(out), "--no-report")
+    assert result.code == 0, result.err
+    assert list((out / "data").iterdir())[0].name.startswith("sen1floods11-test-")
+    (row,) = rows_of(out)
+    assert row["status"] == "ok" and row["metric_name"] == "miou", row
+    assert "sen1floods11 test split (1 chips, sentinel-2-l1c)" in json.loads((out / "matrix.json").read_text())["data"]["source"]
+    labels = root / "v1.1" / "data" / "flood_events" / "HandLabeled"
+    direct = evaluate(row["artifact"], [labels / "S2Hand" / "test_S2Hand.tif"],
+                      labels=[labels / "LabelHand" / "test_LabelHand.tif"], tile=64, progress=False)
+    assert row["metric_reference"] == pytest.approx(direct.task["reference"]["miou"], abs=1e-9)
+    assert row["metric"] == pytest.approx(direct.task["artifact"]["miou"], abs=1e-9)
+    (tmp_path / "m.toml").write_text('''models = ["unet_small"]
+backends = ["onnxruntime"]
+precisions = ["fp32"]
+input_size = [64]
+[data]
+dataset = "sen1floods11"
+root = "sen1floods11"
+split = "test"
+[timing]
+rounds = 1
+min_iters = 1
+min_time = 0
+warmup = 0
+''')
+    again = run_cli(capsys, "compare", str(tmp_path / "m.toml"), "-o", str(out), "--quiet", "--no-report")
+    assert again.code == 0, again.err
+    assert "reused 1 finished cell(s) of 1" in again.err and [r["cell_id"] for r in rows_of(out)] == [row["cell_id"]]
+
+
+BAD_DATASETS = {
+    "missing-root": (("--dataset", "sen1floods11", "--data-root", "{tmp}/nowhere"), "dataset folder not found"),
+    "no-root": (("--dataset", "sen1floods11"), "dataset sen1floods11 has no root"),
+    "unknown-dataset": (("--dataset", "eurosat9000", "--data-root", "{tmp}"), "unknown dataset 'eurosat9000'"),
+    "dataset-and-data": (("--dataset", "sen1floods11", "--data-root", "{tmp}", "--data", "{tmp}"),
+                         "--dataset names the evaluation set"),
+    "unknown-modality": (("--dataset", "sen1floods11", "--data-root", "{root}", "--modalities", "s3"),
+                         "has no modality"),
+    "own-statistics": (("--dataset", "hls_burn_scars", "--data-root", "{burn}"),
+                       "hls_burn_scars is normalised with its own band table"),
+}
+
+
+def write_burn_layout(data_dir: Path, root: Path) -> Path:
+    """The HLS Burn Scars release's file names (the real mask stands in for the image: never read, as the
+    dataset is refused for its band table first)."""
+    mask = data_dir / "hls_burn_scars_mask" / "subsetted_512x512_HLS.S30.T10TGS.2018285.v1.4.mask.tif"
+    for split, scenes in (("training", 10), ("validation", 1)):   # enough scenes for the official 90/10 split
+        (root / split).mkdir(parents=True)
+        for scene in range(scenes):
+            for suffix in ("_merged.tif", ".mask.tif"):
+                shutil.copy(mask, root / split / f"subsetted_512x512_HLS.S30.T10TGS.2018{scene:03d}.v1.4{suffix}")
+    return root
+
+
+@pytest.mark.parametrize("case", BAD_DATASETS, ids=list(BAD_DATASETS))
+def test_bad_dataset_is_refused_before_any_work(case, data_dir, tmp_path, capsys):
+    extra, problem = BAD_DATASETS[case]
+    root = write_floods_layout(data_dir, tmp_path / "floods") if "{root}" in extra else None
+    burn = write_burn_layout(data_dir, tmp_path / "burn") if "{burn}" in extra else None
+    args = [v.format(tmp=tmp_path, root=root, burn=burn) for v in extra]
+    result = run_cli(capsys, "compare", *args, *DATASET_CELL, "-o", str(tmp_path / "out"))
+    assert_refused(result, problem, tmp_path / "out")
+
+
+def free_port() -> int:
+    """A local TCP port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_is_refused_before_any_work(chips, tmp_path, capsys):
+    address = f"tcp://127.0.0.1:{free_port()}"
+    result = run_cli(capsys, "compare", "--models", "unet_small", "--data", str(chips), "--input-size", "64",
+                     "--scheduler", address, "-o", str(tmp_path / "out"))
+    assert_refused(result, f"cannot reach the Dask scheduler at {address}", tmp_path / "out")

@@ -217,3 +217,14 @@ def test_biomassters_chip_lists_stack_the_ascending_pair_and_drop_the_cloud_laye
     both = load_data(DataOptions("biomassters", biomassters_root, modalities=["s1"],
                                  bands=["VV_asc", "VH_asc", "VV_desc", "VH_desc"]))
     assert both.sensor.band_names == ["VV_asc", "VH_asc", "VV_desc", "VH_desc"]
+
+
+def test_stacked_registered_sources_keep_their_stack_name_so_models_know_each_modality_s_bands():
+    from trtbench.data.sources import sensor_from_spec
+    from trtbench.models import create_model
+
+    table = sensor_from_spec("sentinel-1-rtc+sentinel-2-l1c")
+    assert table.name == "sentinel-1-rtc+sentinel-2-l1c" and table.band_names[:3] == ["VV", "VH", "B01"]
+    meta = create_model("clay_tiny", sensor=table, bands=["VV", "VH", "B04"]).metadata
+    assert meta.modalities == {"sentinel-1-rtc": ["VV", "VH"], "sentinel-2-l1c": ["B04"]}
+    assert meta.sensor_table().band_names == ["VV", "VH", "B04"]       # rebuilt from the registry by name

@@ -199,23 +199,23 @@ class FakeBuilderConfig:
 
 @pytest.mark.parametrize("saved,corrupt", [(b"from another GPU", None), (b"garbage", "raise"), (b"garbage", "none")])
 def test_a_foreign_or_corrupt_timing_cache_is_replaced_not_reused(tmp_path, caplog, saved, corrupt):
-    from trtbench.export.engine import _attach_timing_cache
+    from trtbench.export.engine import attach_timing_cache
 
     path = tmp_path / "timing.cache"
     path.write_bytes(saved)
     config = FakeBuilderConfig(corrupt)
     with caplog.at_level(logging.WARNING):
-        cache = _attach_timing_cache(config, path)
+        cache = attach_timing_cache(config, path)
     assert cache == config.attached == {"blob": b""}
     assert "starting a new one" in caplog.text
 
 
 def test_a_timing_cache_from_this_gpu_is_reused(tmp_path):
-    from trtbench.export.engine import _attach_timing_cache
+    from trtbench.export.engine import attach_timing_cache
 
     path = tmp_path / "timing.cache"
     path.write_bytes(b"ours")
-    assert _attach_timing_cache(FakeBuilderConfig(), path) == {"blob": b"ours"}
+    assert attach_timing_cache(FakeBuilderConfig(), path) == {"blob": b"ours"}
 
 
 # --- supported TensorRT versions, TF32, plugin layers (TensorRT stand-ins) ----------------------------------

@@ -236,7 +236,7 @@ def test_every_registered_transformer_encoder_takes_adapters_on_every_block(name
     """Generic over the registry (built on the meta device: no weights): each block's attention and MLP linears
     get adapters, a small share of the encoder; an encoder without transformer blocks (a CNN) is refused."""
     with torch.device("meta"):
-        model = create_model(name, sensor="sentinel-2-l1c")
+        model = create_model(name)   # on the band table it was pretrained on
         size = sum(p.numel() for p in model.encoder.parameters())
         if "resnet" in name:
             with pytest.raises(TrtbenchError, match="no .*transformer blocks"):
@@ -246,4 +246,4 @@ def test_every_registered_transformer_encoder_takes_adapters_on_every_block(name
     layers = [m for m in model.modules() if isinstance(m, LoraLinear)]
     assert len(config.targets) >= 4 and len(layers) == len(config.targets) * MODELS[name].facts.depth
     added = sum(p.numel() for m in layers for p in (m.lora_A, m.lora_B))
-    assert name.endswith("tiny") or added / size < 0.05   # the tiny test sizes are too narrow to say
+    assert "tiny" in name or added / size < 0.05   # the tiny test sizes are too narrow to say

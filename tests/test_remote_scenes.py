@@ -7,6 +7,7 @@ Servers run on 127.0.0.1 in child processes started by the fixtures (tests/remot
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -15,11 +16,13 @@ import numpy as np
 import pytest
 import rasterio
 from cli_helpers import run_cli
-from predict_support import LANDSAT8, conv_artifact, crop_scene
+from predict_support import LANDSAT8, conv_artifact, crop_scene, read_raster
 from rasterio.shutil import copy as gdal_copy
 from rasterio.windows import Window
 from remote_servers import environment, moto_server, range_server
+from serve_support import wavelength_weighted_onnx
 
+from trtbench.predict.many import PROGRESS_TOPIC
 from trtbench.predict.upload import staging_dir
 from trtbench.raster import read_chip
 
@@ -180,24 +183,21 @@ def test_staging_survives_a_failed_upload_for_resume(tmp_path):
 
 # STAC input: an Item with one COG per band, Sentinel-2 style (10 m bands and a 20 m band), served over HTTP.
 S2_BANDS = {"B02": (2, "blue", 0.493), "B03": (3, "green", 0.56), "B04": (4, "red", 0.665), "B8A": (9, "nir08", 0.865)}
+COASTAL = ("B01", 1, "coastal", 0.443)   # a 60 m band the items offer too, outside the band-agnostic test model's range
 
 
-@pytest.fixture(scope="module")
-def s2_item(tmp_path_factory: pytest.TempPathFactory, s2_chip: Path) -> Path:
-    """Per-band COGs cut from the real Sentinel-2 chip (B8A decimated to half resolution, as a 20 m band is),
-    an Item describing them with eo:bands, and the same bands stacked locally on the 10 m grid (the oracle:
-    B8A brought back with rasterio.warp.reproject, nearest), all in one folder."""
-    from rasterio.warp import Resampling, reproject
-
-    folder = tmp_path_factory.mktemp("stac")
-    with rasterio.open(s2_chip) as ds:
+def write_item(folder: Path, chip: Path, item_id: str, window: Window | None = None) -> dict:
+    """Per-band COGs of ``chip`` (a ``window`` of it) in ``folder``, as a Sentinel-2 L1C catalogue ships them
+    (B8A decimated to 20 m, B01 to 60 m), and the Item describing them with eo:bands."""
+    with rasterio.open(chip) as ds:
         profile = {k: ds.profile[k] for k in ("crs", "dtype", "nodata")}
-        grid, shape = ds.transform, ds.shape
-        arrays = {name: ds.read(index) for name, (index, _, _) in S2_BANDS.items()}
-    coarse = grid * rasterio.Affine.scale(2)
+        grid = ds.window_transform(window) if window else ds.transform
+        arrays = {name: ds.read(index, window=window) for name, (index, _, _) in
+                  [*S2_BANDS.items(), (COASTAL[0], COASTAL[1:])]}
     assets = {}
-    for name, (_, common, wavelength) in S2_BANDS.items():
-        data, transform = (arrays[name][::2, ::2], coarse) if name == "B8A" else (arrays[name], grid)
+    for name, (_, common, wavelength) in [*S2_BANDS.items(), (COASTAL[0], COASTAL[1:])]:
+        step = {"B8A": 2, "B01": 4}.get(name, 1)
+        data, transform = arrays[name][::step, ::step], grid @ rasterio.Affine.scale(step)
         tmp = folder / f"{name}.plain.tif"
         with rasterio.open(tmp, "w", driver="GTiff", width=data.shape[1], height=data.shape[0], count=1,
                            transform=transform, **profile) as out:
@@ -207,10 +207,32 @@ def s2_item(tmp_path_factory: pytest.TempPathFactory, s2_chip: Path) -> Path:
         assets[common] = {"href": f"{name}.tif", "type": "image/tiff; application=geotiff; profile=cloud-optimized",
                           "roles": ["data"], "eo:bands": [{"name": name, "common_name": common,
                                                            "center_wavelength": wavelength}]}
-    item = {"type": "Feature", "stac_version": "1.0.0", "id": "S2_spain_7370579", "geometry": None,
-            "properties": {"datetime": "2019-09-18T00:00:00Z"}, "links": [], "assets": assets,
+    return {"type": "Feature", "stac_version": "1.0.0", "id": item_id, "collection": "sentinel-2-l1c",
+            "geometry": None, "properties": {"datetime": "2019-09-18T00:00:00Z"}, "links": [], "assets": assets,
             "stac_extensions": ["https://stac-extensions.github.io/eo/v1.1.0/schema.json"]}
+
+
+@pytest.fixture(scope="module")
+def s2_item(tmp_path_factory: pytest.TempPathFactory, s2_chip: Path) -> Path:
+    """Per-band COGs cut from the real Sentinel-2 chip (B8A decimated to half resolution, as a 20 m band is),
+    an Item describing them with eo:bands, and the same bands stacked locally on the 10 m grid (the oracle:
+    B8A brought back with rasterio.warp.reproject, nearest), all in one folder; plus, in ``second/``, a second
+    item cut from another part of the chip, and ``collection.json``, an ItemCollection of the two."""
+    from rasterio.warp import Resampling, reproject
+
+    folder = tmp_path_factory.mktemp("stac")
+    with rasterio.open(s2_chip) as ds:
+        profile = {k: ds.profile[k] for k in ("crs", "dtype", "nodata")}
+        grid, shape = ds.transform, ds.shape
+        arrays = {name: ds.read(index) for name, (index, _, _) in S2_BANDS.items()}
+    coarse = grid @ rasterio.Affine.scale(2)
+    item = write_item(folder, s2_chip, "S2_spain_7370579")
     (folder / "item.json").write_text(json.dumps(item))
+    (folder / "second").mkdir()
+    second = write_item(folder / "second", s2_chip, "S2_spain_7370579_part", Window(128, 192, 256, 192))
+    for asset in second["assets"].values():
+        asset["href"] = f"second/{asset['href']}"
+    (folder / "collection.json").write_text(json.dumps({"type": "FeatureCollection", "features": [item, second]}))
     nir = np.zeros(shape, arrays["B8A"].dtype)
     reproject(arrays["B8A"][::2, ::2], nir, src_transform=coarse, dst_transform=grid, src_crs=profile["crs"],
               dst_crs=profile["crs"], resampling=Resampling.nearest)
@@ -230,19 +252,135 @@ def s2_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return conv_artifact(tmp_path_factory.mktemp("s2art") / "s2.onnx", sensor, nodata=0.0)
 
 
-def test_a_stac_item_with_per_band_cogs_runs_end_to_end(s2_item, s2_artifact, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def s2_http(s2_item: Path):
     with range_server(s2_item) as server:
-        by_item = run_cli(capsys, "predict", s2_artifact, f"{server.url}/item.json", "-o", tmp_path / "item", *TILE)
-        served = server.stats()["served"]
+        yield server
+
+
+@pytest.fixture(scope="module")
+def s2_local(s2_item: Path, s2_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    """The class map of the locally stacked bands: what every run of the item must reproduce byte for byte."""
+    from cli_helpers import exit_code
+
+    out = tmp_path_factory.mktemp("s2local")
+    assert exit_code("predict", s2_artifact, s2_item / "S2_spain_7370579.tif", "-o", out, *TILE) == 0
+    return (out / "S2_spain_7370579.class.tif").read_bytes()
+
+
+def test_a_stac_item_with_per_band_cogs_runs_end_to_end(s2_item, s2_http, s2_artifact, s2_local, tmp_path, capsys):
+    s2_http.reset()
+    by_item = run_cli(capsys, "predict", s2_artifact, f"{s2_http.url}/item.json", "-o", tmp_path / "item", *TILE)
+    served = s2_http.stats()["served"]
     assert by_item.code == 0, by_item.err
-    local = run_cli(capsys, "predict", s2_artifact, s2_item / "S2_spain_7370579.tif", "-o", tmp_path / "local", *TILE)
-    assert local.code == 0, local.err
-    name = "S2_spain_7370579.class.tif"
-    assert (tmp_path / "item" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    assert (tmp_path / "item" / "S2_spain_7370579.class.tif").read_bytes() == s2_local
     summary = json.loads((tmp_path / "item" / "S2_spain_7370579.json").read_text())
     assert summary["band_match"] == "band descriptions" and summary["valid_pixels"] > 0.9 * summary["pixels"]
     assert summary["width"] == summary["height"] == 512   # on the 10 m grid, B8A resampled onto it
-    assert served <= 1.2 * sum((s2_item / f"{b}.tif").stat().st_size for b in S2_BANDS)
+    assert served <= 1.2 * sum((s2_item / f"{b}.tif").stat().st_size for b in S2_BANDS)   # B01 never read
+
+
+def test_a_stac_item_over_http_into_s3_gives_the_local_cog(s3, s2_http, s2_artifact, s2_local, tmp_path, capsys):
+    result = run_cli(capsys, "predict", s2_artifact, f"{s2_http.url}/item.json", "-o", "s3://results/stac/", *TILE)
+    assert result.code == 0, result.err
+    assert keys(s3, "results", "stac/") == ["stac/S2_spain_7370579.class.tif", "stac/S2_spain_7370579.json"]
+    s3.download_file("results", "stac/S2_spain_7370579.class.tif", str(tmp_path / "class.tif"))
+    assert (tmp_path / "class.tif").read_bytes() == s2_local
+    assert not staging_dir("s3://results/stac/").exists()   # uploaded; the staging copy and its VRT are gone
+
+
+def test_an_item_collection_is_spread_over_dask_one_output_per_item(s2_http, s2_artifact, s2_local, s2_chip,
+                                                                     tmp_path, capsys):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None,
+                      silence_logs=logging.CRITICAL) as cluster:
+        result = run_cli(capsys, "predict", s2_artifact, f"{s2_http.url}/collection.json", "-o", tmp_path / "out",
+                         "--scheduler", cluster.scheduler_address, "--json", tmp_path / "run.json", *TILE)
+        reported = {msg["scene"] for _, msg in cluster.scheduler.get_events(PROGRESS_TOPIC)}   # by the Dask workers
+    assert result.code == 0, result.err
+    assert reported == {"S2_spain_7370579.vrt", "S2_spain_7370579_part.vrt"}
+    done = json.loads((tmp_path / "run.json").read_text())["done"]
+    assert sorted(Path(scene).stem for scene in done) == ["S2_spain_7370579", "S2_spain_7370579_part"]
+    assert (tmp_path / "out" / "S2_spain_7370579.class.tif").read_bytes() == s2_local
+    classes, grid = read_raster(tmp_path / "out" / "S2_spain_7370579_part.class.tif")
+    with rasterio.open(s2_chip) as ds:
+        assert grid["transform"] == ds.window_transform(Window(128, 192, 256, 192))
+    assert (grid["height"], grid["width"]) == (192, 256) and (classes != grid["nodata"]).mean() > 0.9
+
+
+@pytest.fixture(scope="module")
+def any_bands(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return wavelength_weighted_onnx(tmp_path_factory.mktemp("any") / "any.onnx")
+
+
+def test_a_band_agnostic_artifact_takes_the_bands_the_item_offers(s2_item, s2_http, any_bands, tmp_path, capsys):
+    auto = run_cli(capsys, "predict", any_bands, f"{s2_http.url}/item.json", "-o", tmp_path / "auto",
+                   "--json", tmp_path / "auto.json", *TILE)
+    assert auto.code == 0, auto.err
+    said = [line for line in auto.err.splitlines() if line.startswith("bands from the STAC item")]
+    assert len(said) == 1 and "B02, B03, B04, B8A of sentinel-2-l1c" in said[0]
+    assert "collection sentinel-2-l1c" in said[0] and "B01 (0.443 µm, outside" in said[0]
+    choice = json.loads((tmp_path / "auto.json").read_text())["stac_bands"]
+    assert choice["bands"] == ["B02", "B03", "B04", "B8A"] and choice["warning"] is None
+    assert "no asset in item S2_spain_7370579" in choice["left_out"]["B05"]
+    summary = json.loads((tmp_path / "auto" / "S2_spain_7370579.json").read_text())
+    assert summary["bands"] == ["B02", "B03", "B04", "B8A"]
+    output = summary["outputs"]["embedding"]
+    # The same bands named explicitly, on the locally stacked file: the same bytes (same bands, same statistics).
+    told = run_cli(capsys, "predict", any_bands, s2_item / "S2_spain_7370579.tif", "-o", tmp_path / "told",
+                   "--sensor", "sentinel-2-l1c", "--bands", "B02,B03,B04,B8A", *TILE)
+    assert told.code == 0, told.err
+    assert (tmp_path / "auto" / output).read_bytes() == (tmp_path / "told" / output).read_bytes()
+    # An explicit --bands wins over what the item offers.
+    explicit = run_cli(capsys, "predict", any_bands, f"{s2_http.url}/item.json", "-o", tmp_path / "explicit",
+                       "--sensor", "sentinel-2-l1c", "--bands", "B04,B03", *TILE)
+    assert explicit.code == 0, explicit.err
+    assert "bands from the STAC item" not in explicit.err
+    assert json.loads((tmp_path / "explicit" / "S2_spain_7370579.json").read_text())["bands"] == ["B04", "B03"]
+    assert (tmp_path / "explicit" / output).read_bytes() != (tmp_path / "auto" / output).read_bytes()
+
+
+def test_an_item_with_a_corrupt_asset_leaves_no_output_folder(s2_item, s2_artifact, tmp_path, capsys):
+    """The VRT stacking the item is written into the output folder before the pixels are read; a failed run
+    takes it away again with the folder it created."""
+    data = (s2_item / "B02.tif").read_bytes()
+    (s2_item / "B02_cut.tif").write_bytes(data[: len(data) * 2 // 3])   # the header reads, the pixels do not
+    item = json.loads((s2_item / "item.json").read_text())
+    item["assets"]["blue"]["href"] = "B02_cut.tif"
+    (s2_item / "cut.json").write_text(json.dumps(item))
+    result = run_cli(capsys, "predict", s2_artifact, s2_item / "cut.json", "-o", tmp_path / "out", *TILE)
+    assert result.code == 2 and "fix:" in result.err and "Traceback" not in result.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_items_server_stopping_mid_run_is_resumed_from_its_vrt(s2_item, s2_http, s2_artifact, s2_local, tmp_path,
+                                                                   capsys):
+    item = json.loads((s2_item / "item.json").read_text())
+    for asset in item["assets"].values():
+        asset["href"] += "?resume"   # URLs no other test read: GDAL caches what it fetched
+    (s2_item / "resume.json").write_text(json.dumps(item))
+    out = tmp_path / "out"
+    s2_http.stop(after_bytes=sum((s2_item / f"{b}.tif").stat().st_size for b in S2_BANDS) // 3)
+    try:
+        failed = run_cli(capsys, "predict", s2_artifact, f"{s2_http.url}/resume.json", "-o", out, *TILE)
+    finally:
+        s2_http.restart()
+    assert failed.code == 2 and "did not answer" in failed.err and "--resume" in failed.err, failed.err
+    assert not (out / "S2_spain_7370579.class.tif").exists()
+    resumed = run_cli(capsys, "predict", s2_artifact, f"{s2_http.url}/resume.json", "-o", out, "--resume", *TILE)
+    assert resumed.code == 0, resumed.err
+    assert json.loads((out / "S2_spain_7370579.json").read_text())["resumed_from_tile_row"]
+    assert (out / "S2_spain_7370579.class.tif").read_bytes() == s2_local
+
+
+def test_a_band_agnostic_artifact_refuses_an_item_offering_no_band_it_takes(s2_item, any_bands, tmp_path, capsys):
+    item = json.loads((s2_item / "item.json").read_text())
+    item["assets"] = {"coastal": item["assets"]["coastal"]}   # B01 only: outside the model's trained range
+    (s2_item / "coastal_only.json").write_text(json.dumps(item))
+    result = run_cli(capsys, "predict", any_bands, s2_item / "coastal_only.json", "-o", tmp_path / "out", *TILE)
+    assert result.code == 2 and "offer none of the sentinel-2-l1c bands" in result.err and "fix:" in result.err
+    assert "B01: 0.443 µm, outside" in result.err and not (tmp_path / "out").exists()
 
 
 def test_a_stac_item_lacking_a_band_or_mixing_crss_is_refused(s2_item, s2_artifact, tmp_path, capsys):
@@ -251,6 +389,11 @@ def test_a_stac_item_lacking_a_band_or_mixing_crss_is_refused(s2_item, s2_artifa
     (s2_item / "no_nir.json").write_text(json.dumps(item))
     result = run_cli(capsys, "predict", s2_artifact, s2_item / "no_nir.json", "-o", tmp_path / "a", *TILE)
     assert result.code == 2 and "has no asset for band B8A" in result.err and "fix:" in result.err
+    good = json.loads((s2_item / "item.json").read_text())
+    (s2_item / "good_then_bad.json").write_text(json.dumps({"type": "FeatureCollection", "features": [good, item]}))
+    result = run_cli(capsys, "predict", s2_artifact, s2_item / "good_then_bad.json", "-o", tmp_path / "c", *TILE)
+    assert result.code == 2 and "has no asset for band B8A" in result.err
+    assert not (tmp_path / "c").exists()   # the first item's VRT is not written either
     from rasterio.warp import calculate_default_transform, reproject
 
     with rasterio.open(s2_item / "B8A.tif") as ds:

@@ -8,16 +8,18 @@ import dataclasses
 import json
 from pathlib import Path
 
+import onnx
 import onnxruntime as ort
 import pytest
 from cli_helpers import run_cli
-from engine_helpers import fabricate_engine
+from engine_helpers import fabricate_engine, gpu
 from predict_support import conv_artifact
 from serve_support import band_agnostic_onnx
 
 from trtbench.artifact import read_artifact_metadata
 from trtbench.engine_meta import read_sidecar
 from trtbench.sensors import get_sensor
+from trtbench.serve.export_target import default_model_name
 
 model_config_pb2 = pytest.importorskip("tritonclient.grpc.model_config_pb2",
                                        reason="parsing Triton configs needs tritonclient[grpc] (the `serve` extra)")
@@ -137,3 +139,79 @@ def test_mistakes_stop_before_anything_is_written(onnx_files, tmp_path, capsys):
     truncated = run_cli(capsys, "triton", engine, "-o", repo)
     assert truncated.code == 2 and "truncated" in truncated.err
     assert sorted(p.name for p in repo.iterdir()) == ["seg"]   # no partial model folder
+
+
+# `trtbench export ... --format triton -o REPO/`: the export itself lands in the repository, packaged by the
+# same code as `trtbench triton`.
+
+def check_matches_artifact(folder: Path) -> None:
+    """The config's tensors are the packaged model's (read by ONNX Runtime), batch dimension left out."""
+    config = parse_config(folder)
+    signature = ort_signature(folder / "1" / "model.onnx")
+    for tensor in (*config.input, *config.output):
+        dtype, shape = signature.pop(tensor.name)
+        assert (dtype_name(tensor.data_type), list(tensor.dims)) == (dtype, shape[1:]), tensor.name
+    assert signature == {}, "every tensor of the artifact is in the config"
+    assert json.loads(config.parameters["trtbench.metadata"].string_value) == dataclasses.asdict(
+        read_artifact_metadata(folder / "1" / "model.onnx"))
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_export_format_triton_writes_a_repository_at_each_precision(onnx_files, precision, s2_chip, tmp_path,
+                                                                    capsys):
+    calib = ["--calib-data", s2_chip, "--calib-samples", "4"] if precision == "int8" else []
+    result = run_cli(capsys, "export", onnx_files["fixed"], "--format", "triton", "--precision", precision,
+                     *calib, "-o", tmp_path / "repo")
+    assert result.code == 0, result.err
+    name = "seg" if precision == "fp32" else f"seg_{precision}"
+    folder = tmp_path / "repo" / name
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) == ["1", "1/model.onnx", "config.pbtxt"]
+    assert parse_config(folder).name == name and f"{folder}/config.pbtxt" in result.out
+    check_matches_artifact(folder)
+    model = read_artifact_metadata(folder / "1" / "model.onnx")
+    assert model.precision == precision
+    ops = {node.op_type for node in onnx.load(folder / "1" / "model.onnx").graph.node}
+    assert ("QuantizeLinear" in ops) == (precision == "int8")
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == [name]   # no work files left in the repository
+
+
+def test_export_format_triton_names_the_model_after_it_unless_told():
+    """Several builds of one model share a repository: the precision (unless fp32) and _trt tell them apart."""
+    assert default_model_name("clay", "tiny", "fp32", "onnxruntime") == "clay_tiny"
+    assert default_model_name("clay", "tiny", "fp16", "tensorrt") == "clay_tiny_fp16_trt"
+    assert default_model_name("runs/water.ckpt", None, "int8", "onnxruntime") == "water_int8"
+
+
+def test_export_format_triton_refuses_an_existing_model_before_any_work(onnx_files, tmp_path, capsys):
+    (tmp_path / "seg_fp16").mkdir()
+    (tmp_path / "seg_fp16" / "config.pbtxt").write_text("served")
+    again = run_cli(capsys, "export", onnx_files["fixed"], "--format", "triton", "--precision", "fp16", "-o", tmp_path)
+    assert again.code == 2 and "seg_fp16 already exists" in again.err and "--name" in again.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["seg_fp16"]
+    assert (tmp_path / "seg_fp16" / "config.pbtxt").read_text() == "served"
+    stac = run_cli(capsys, "export", onnx_files["fixed"], "--format", "triton", "--stac", "-o", tmp_path / "r")
+    assert stac.code == 2 and "fix:" in stac.err and not (tmp_path / "r").exists()
+    misplaced = run_cli(capsys, "export", onnx_files["fixed"], "--precision", "fp16", "--name", "x",
+                        "-o", tmp_path / "x.onnx")
+    assert misplaced.code == 2 and "--format triton" in misplaced.err and not (tmp_path / "x.onnx").exists()
+    renamed = run_cli(capsys, "export", onnx_files["fixed"], "--format", "triton", "--precision", "fp16",
+                      "--name", "seg_half", "-o", tmp_path)
+    assert renamed.code == 0, renamed.err
+    assert parse_config(tmp_path / "seg_half").name == "seg_half"
+
+
+@gpu
+@pytest.mark.gpu
+def test_export_format_triton_with_the_tensorrt_backend_writes_a_plan(onnx_files, tmp_path, capsys):
+    result = run_cli(capsys, "export", onnx_files["fixed"], "--format", "triton", "--backend", "tensorrt",
+                     "--precision", "fp16", "--shapes", "min=1x13x64x64,opt=4x13x128x128,max=8x13x256x256",
+                     "-o", tmp_path)
+    assert result.code == 0, result.err
+    folder = tmp_path / "seg_fp16_trt"
+    assert sorted(p.name for p in (folder / "1").iterdir()) == ["model.plan", "model.plan.json"]
+    config = parse_config(folder)
+    assert (config.backend, config.platform, config.max_batch_size) == ("tensorrt", "tensorrt_plan", 8)
+    assert list(config.dynamic_batching.preferred_batch_size) == [4, 8]
+    assert list(config.input[0].dims) == [13, -1, -1] and [o.name for o in config.output] == ["logits"]
+    sidecar = json.loads((folder / "1" / "model.plan.json").read_text())
+    assert config.parameters["trtbench.engine_sha256"].string_value == sidecar["engine_sha256"]

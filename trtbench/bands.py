@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .acquisition import Acquisition, coordinate_inputs
 from .errors import InputError
 from .metadata import ModelMetadata
 from .sensors import Sensor, custom_sensor, get_sensor, read_radar_as
@@ -63,12 +64,18 @@ def check_band_set(meta: ModelMetadata) -> None:
             stacklevel=2)
 
 
-def model_feed(meta: ModelMetadata, pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """The artifact's inputs for a batch of normalised pixels ``[B, C, H, W]`` in ``meta``'s band order."""
-    if pixels.ndim != 4 or pixels.shape[1] != meta.num_bands:
-        raise InputError(f"pixels of shape {pixels.shape} do not have the {meta.num_bands} bands chosen "
-                         f"({', '.join(meta.bands)})", "select those bands from the file (--data-bands)")
-    extras = {"wavelengths": np.asarray(meta.wavelengths, np.float32), "gsd": np.asarray(meta.gsd, np.float32)}
+def model_feed(meta: ModelMetadata, pixels: np.ndarray,
+               acquisition: Acquisition | Sequence[Acquisition] | None = None) -> dict[str, np.ndarray]:
+    """The artifact's inputs for a batch of normalised pixels ``[B, C, H, W]`` in ``meta``'s band order (a time
+    series: ``C`` = ``meta.channels``, frame-major). ``acquisition`` (one for the batch, or one per sample) fills
+    ``temporal_coords`` and ``location_coords`` where the artifact takes them (:mod:`trtbench.acquisition`)."""
+    if pixels.ndim != 4 or pixels.shape[1] != meta.channels:
+        frames = f" x {meta.num_frames} dates" if meta.num_frames > 1 else ""
+        raise InputError(f"pixels of shape {pixels.shape} do not have the {meta.channels} "
+                         f"{'channels' if frames else 'bands'} chosen "
+                         f"({', '.join(meta.bands)}{frames})", "select those bands from the file (--data-bands)")
+    extras = {"wavelengths": np.asarray(meta.wavelengths, np.float32), "gsd": np.asarray(meta.gsd, np.float32),
+              **coordinate_inputs(meta, acquisition, pixels.shape[0])}
     if "bandwidths" in meta.inputs:  # Copernicus-FM: the band set's bandwidths (refused where its table has none)
         widths = meta.bandwidths if meta.bandwidths is not None else meta.sensor_table().bandwidths
         extras["bandwidths"] = np.asarray(widths, np.float32)

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm import tqdm
 
+from .acquisition import Acquisition, check_acquisition, reference_inputs
 from .artifact import read_artifact_metadata
 from .backends import Runner, TorchRunner, effective_precision, runner_for_artifact
 from .bands import bind_bands, model_feed, reference_model
@@ -21,6 +24,7 @@ from .metrics import TaskMetrics
 from .parity import Parity, ParityAccumulator, tolerance_for
 from .preprocess import check_batch, check_size, normalize
 from .raster import ASSUMED_ORDER, BandMatch, expand_rasters, read_chip
+from .stacks import read_input, stack_inputs
 
 
 @dataclass
@@ -57,6 +61,7 @@ class EvalResult:
     band_match: str                # how the files' bands were found; "assumed order" when nothing named them
     task: dict[str, dict[str, float]] = field(default_factory=dict)  # {"reference": {...}, "artifact": {...}}
     warnings: list[str] = field(default_factory=list)
+    acquisitions: list[dict[str, Any]] = field(default_factory=list)   # per sample: frame dates and centre (lat, lon)
 
     @property
     def passed(self) -> bool:
@@ -80,6 +85,7 @@ class Tile:
     pixels: np.ndarray          # normalised [C, t, t]
     mask: np.ndarray            # nodata [t, t]
     target: np.ndarray | None   # [t, t] label for the metrics: ignore index at nodata and at pixels already evaluated
+    acquisition: Acquisition | None = None   # the sample's dates and location (inputs of a TL artifact)
 
 
 @dataclass
@@ -90,6 +96,7 @@ class ChipTiles:
     match: BandMatch
     coverage: Coverage
     warnings: list[str]
+    acquisition: Acquisition = Acquisition()
 
 
 def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequence[str | Path] | None = None,
@@ -97,24 +104,27 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
              batch_size: int = 4, data_bands: Sequence[str] | None = None, ignore_index: int = -1,
              tolerance: float | None = None, progress: bool = True, sensor: str | None = None,
              bands: Sequence[str] | None = None, wavelengths: Sequence[float] | None = None,
-             strict_bands: bool = False, precision: str = "fp32") -> EvalResult:
+             strict_bands: bool = False, precision: str = "fp32", dates: Sequence[date] | None = None) -> EvalResult:
     """Compare ``artifact`` with its PyTorch reference on tiles covering every pixel of ``data``; a band-agnostic
     artifact runs on the band set chosen by ``sensor``/``bands``/``wavelengths`` (:func:`trtbench.bands.bind_bands`).
     ``strict_bands`` refuses files whose bands are not named rather than assume their order. ``precision`` is
     the runtime precision (bf16: see :func:`trtbench.backends.runner_for_artifact`); the default tolerance
-    is then the looser of the artifact's and the runtime precision's."""
+    is then the looser of the artifact's and the runtime precision's. A ``data`` item may be a time series
+    (``d1.tif,d2.tif``) or a modality (``s2=A.tif``): :func:`trtbench.stacks.stack_inputs`; ``dates`` (``--dates``)
+    date the frames of every sample."""
     meta = bind_bands(read_artifact_metadata(artifact), sensor, bands, wavelengths)
     if batch_size < 1:
         raise InputError(f"batch size must be >= 1, got {batch_size}", "pass --batch-size 1 or more")
-    data = expand_rasters(data)
-    if not data:
-        raise InputError("no data files given", "pass --data CHIP.tif (repeatable)")
-    labels = _match_labels(data, labels) if labels else None
-    artifact_runner = runner_for_artifact(artifact, backend, precision=precision)   # refuses before any work
-    if tolerance is None:   # a bf16 runner (--precision bf16, or a name such as openvino-bf16) at bf16's
-        tolerance = max(tolerance_for(meta.precision), tolerance_for(effective_precision(backend, precision)))
-    chips = [chip_tiles(meta, path, tile, data_bands, strict_bands, labels[i] if labels else None, ignore_index)
-             for i, path in enumerate(data)]
+    with tempfile.TemporaryDirectory(prefix="trtbench-stacks-") as folder:   # series/modality VRTs, read below
+        data = expand_rasters(stack_inputs(meta, [str(d) for d in data], folder, dates, data_bands, strict_bands))
+        if not data:
+            raise InputError("no data files given", "pass --data CHIP.tif (repeatable)")
+        labels = _match_labels(data, labels) if labels else None
+        artifact_runner = runner_for_artifact(artifact, backend, precision=precision)   # refuses before any work
+        if tolerance is None:   # a bf16 runner (--precision bf16, or a name such as openvino-bf16) at bf16's
+            tolerance = max(tolerance_for(meta.precision), tolerance_for(effective_precision(backend, precision)))
+        chips = [chip_tiles(meta, path, tile, data_bands, strict_bands, labels[i] if labels else None, ignore_index,
+                            dates) for i, path in enumerate(data)]
     tiles = [t for chip in chips for t in chip.tiles]
     coverage = Coverage(*(sum(getattr(c.coverage, f) for c in chips) for f in ("pixels", "evaluated", "labelled")))
     reference_runner = make_reference_runner(meta, reference)
@@ -128,7 +138,7 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
         for batch in tqdm(_batches(tiles, batch_size), disable=not progress, desc="eval", unit="batch"):
             pixels = np.stack([t.pixels for t in batch])
             check_batch(meta, pixels)
-            feed = model_feed(meta, pixels)
+            feed = model_feed(meta, pixels, [t.acquisition for t in batch])
             outputs = {}
             for role, runner in (("reference", reference_runner), ("artifact", artifact_runner)):
                 start = time.perf_counter()
@@ -145,7 +155,8 @@ def evaluate(artifact: str | Path, data: Sequence[str | Path], *, labels: Sequen
     notes = [note for chip in chips for note in chip.warnings]
     return EvalResult(str(artifact), asdict(meta), backend_info, len(tiles), tiles[0].pixels.shape[-1],
                       [a.result() for a in accumulators.values()], tolerance, seconds, coverage,
-                      summarise_matches([c.match for c in chips]), task, notes)
+                      summarise_matches([c.match for c in chips]), task, notes,
+                      [c.acquisition.to_dict() for c in chips])
 
 
 def summarise_matches(matches: Sequence[BandMatch]) -> str:
@@ -161,11 +172,19 @@ def normalised_tiles(meta: ModelMetadata, data: Sequence[str | Path], tile: int 
     Public so other consumers of real chips (INT8 calibration, benchmarks) see the same inputs as ``eval``.
     A file whose band order is assumed raises :class:`AssumedBandOrderWarning`, since no report carries it.
     """
+    yield from (pixels for pixels, _ in normalised_samples(meta, data, tile, data_bands, strict_bands))
+
+
+def normalised_samples(meta: ModelMetadata, data: Sequence[str | Path], tile: int | None = None,
+                       data_bands: Sequence[str] | None = None,
+                       strict_bands: bool = False) -> Iterator[tuple[np.ndarray, Acquisition]]:
+    """:func:`normalised_tiles` with each tile's acquisition (its chip's dates and centre: a TL artifact's
+    ``temporal_coords`` and ``location_coords``)."""
     for path in data:
         chip = chip_tiles(meta, path, tile, data_bands, strict_bands)
         for message in chip.warnings:
             warnings.warn(AssumedBandOrderWarning(message), stacklevel=2)
-        yield from (t.pixels for t in chip.tiles)
+        yield from ((t.pixels, chip.acquisition) for t in chip.tiles)
 
 
 class AssumedBandOrderWarning(UserWarning):
@@ -173,12 +192,19 @@ class AssumedBandOrderWarning(UserWarning):
 
 
 def chip_tiles(meta: ModelMetadata, path: str | Path, tile: int | None, data_bands: Sequence[str] | None,
-               strict_bands: bool = False, label_path: str | Path | None = None, ignore_index: int = -1) -> ChipTiles:
+               strict_bands: bool = False, label_path: str | Path | None = None, ignore_index: int = -1,
+               dates: Sequence[date] | None = None) -> ChipTiles:
     """Square tiles of the artifact's input size (or ``tile``; the chip's edge, rounded down to the patch, when
     smaller) covering every pixel of the chip: the last row and column of tiles are shifted back to end at
-    the chip's edge, overlapping their neighbours, and a pixel seen twice is counted by the metrics once."""
+    the chip's edge, overlapping their neighbours, and a pixel seen twice is counted by the metrics once.
+    A time series' chip is a multi-date raster (:func:`trtbench.stacks.read_input`); its acquisition is checked
+    here, before any inference, where the artifact takes dates or a location."""
     chip = read_chip(path)
-    match = chip.match(meta, data_bands, strict_bands)
+    view = read_input(meta, chip.pixels.shape[0], chip.descriptions, chip.colours, chip.tags,
+                      (chip.crs, chip.transform, chip.pixels.shape[-1], chip.pixels.shape[-2]),
+                      file_bands=data_bands, strict=strict_bands, dates=dates, path=path)
+    check_acquisition(meta, view.acquisition, view.name)
+    match = view.match
     pixels = chip.pixels[match.indices]
     label = _read_label(label_path, meta, pixels.shape[-2:], ignore_index) if label_path else None
     h, w = pixels.shape[-2:]
@@ -200,9 +226,9 @@ def chip_tiles(meta: ModelMetadata, path: str | Path, tile: int | None, data_ban
             if label is not None:
                 target = np.where(mask[window] | seen[window], ignore_index, label[window])
             seen[window] = True
-            tiles.append(Tile(normalised[(slice(None), *window)], mask[window], target))
+            tiles.append(Tile(normalised[(slice(None), *window)], mask[window], target, view.acquisition))
     labelled = 0 if label is None else int((label != ignore_index).sum())
-    return ChipTiles(tiles, match, Coverage(h * w, int(seen.sum()), labelled), notes)
+    return ChipTiles(tiles, match, Coverage(h * w, int(seen.sum()), labelled), notes, view.acquisition)
 
 
 def _starts(length: int, size: int) -> list[int]:
@@ -281,7 +307,7 @@ def _batches(tiles: list[Tile], size: int) -> list[list[Tile]]:
 def make_reference_runner(meta: ModelMetadata, checkpoint: str | Path | None = None) -> Runner:
     """A torch runner for the artifact's PyTorch reference on meta's bands (rebuilt lazily on activate).
 
-    The reference takes pixels only: its band set (wavelengths, GSD) is built in.
+    The reference takes pixels (and a TL artifact's dates and location): its band set (wavelengths, GSD) is built in.
     """
-    return TorchRunner(lambda: reference_model(meta, checkpoint), meta.inputs[:1], meta.outputs)
+    return TorchRunner(lambda: reference_model(meta, checkpoint), reference_inputs(meta), meta.outputs)
 

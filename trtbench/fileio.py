@@ -27,7 +27,7 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    tmp_path.chmod(0o666 & ~_umask())  # mkstemp makes 0600; the finished file gets the usual permissions
+    tmp_path.chmod(0o666 & ~current_umask())  # mkstemp makes 0600; the finished file gets the usual permissions
     try:
         yield tmp_path
         os.replace(tmp_path, path)
@@ -36,7 +36,8 @@ def atomic_output(path: str | Path) -> Iterator[Path]:
             tmp_path.unlink()
 
 
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it): the mode new files get is 0o666 & ~umask."""
     mask = os.umask(0)
     os.umask(mask)
     return mask

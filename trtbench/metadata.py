@@ -99,6 +99,11 @@ class ModelMetadata:
                    and name not in data]
         if missing:
             raise _bad_record(source, f"it lacks {', '.join(missing)}")
+        modalities, bands = data.get("modalities"), data.get("bands")
+        if isinstance(modalities, dict) and isinstance(bands, list):  # to_json sorts keys: the band order rules
+            first = {name: bands.index(v[0]) if isinstance(v, list) and v and v[0] in bands else len(bands)
+                     for name, v in modalities.items()}
+            data = {**data, "modalities": dict(sorted(modalities.items(), key=lambda item: first[item[0]]))}
         meta = cls(**{k: v for k, v in data.items() if k in known})
         problem = meta._type_problem()
         if problem:

@@ -8,13 +8,20 @@ prefixed, so it is skipped with one seek whatever its size. The walk also tells 
 or non-ONNX file apart, which ``onnx.load`` does not (it returns an empty model for an empty file and
 raises protobuf's ``DecodeError`` for the rest).
 
+Models over 2 GB keep their weights in external data files beside the ``.onnx``;
+:func:`read_external_data` lists which file, offset and length each tensor uses by walking the graph the
+same way (into initializers, node attributes and subgraphs, seeking past every weight and never opening
+the data files), so the pair can be checked, hashed and copied without loading either.
+
 Field numbers are those of ``onnx.proto`` (``ModelProto``, ``OperatorSetIdProto``,
-``StringStringEntryProto``).
+``StringStringEntryProto``, ``GraphProto``, ``NodeProto``, ``AttributeProto``, ``TensorProto``,
+``SparseTensorProto``, ``FunctionProto``).
 """
 
 from __future__ import annotations
 
 import io
+import mmap
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +35,16 @@ LENGTH_DELIMITED_FIELDS = {2, 3, 4, 6, 7, 8, 14, 20, 25, 26}   # strings and sub
 VARINT_FIELDS = {1, 5}                                       # ir_version, model_version
 VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 SMALL_FIELD = 1 << 20   # a field other than the graph larger than this is skipped, not read
+# Where tensors sit inside a ModelProto: message kind -> {field number: kind of the sub-message}.
+TENSOR_PATHS = {
+    "model": {GRAPH: "graph", 25: "function"},                      # ModelProto.graph, .functions
+    "function": {7: "node"},                                        # FunctionProto.node
+    "graph": {1: "node", 5: "tensor", 15: "sparse"},                # GraphProto.node, .initializer, .sparse_initializer
+    "node": {5: "attribute"},                                       # NodeProto.attribute
+    "attribute": {5: "tensor", 6: "graph", 10: "tensor", 11: "graph", 22: "sparse", 23: "sparse"},  # t g tensors graphs
+    "sparse": {1: "tensor", 2: "tensor"},                           # SparseTensorProto.values, .indices
+}
+TENSOR_NAME, TENSOR_EXTERNAL_DATA, TENSOR_DATA_LOCATION, EXTERNAL = 8, 13, 14, 1   # TensorProto fields; EXTERNAL = 1
 
 
 class NotOnnx(ValueError):
@@ -43,6 +60,21 @@ class OnnxHeader:
     opsets: dict[str, int] = field(default_factory=dict)           # domain ("" = ai.onnx) -> version
     metadata_props: dict[str, str] = field(default_factory=dict)
     graph_bytes: int = 0
+
+
+@dataclass(frozen=True)
+class ExternalTensor:
+    """One tensor whose bytes live in an external data file (``location`` relative to the model's folder)."""
+
+    name: str
+    location: str
+    offset: int = 0
+    length: int | None = None   # None: to the end of the file
+
+    @property
+    def end(self) -> int | None:
+        """The byte the data file must reach for this tensor (None when the length is not recorded)."""
+        return None if self.length is None else self.offset + self.length
 
 
 def read_onnx_header(path: str | Path) -> OnnxHeader:
@@ -66,6 +98,86 @@ def read_onnx_header(path: str | Path) -> OnnxHeader:
                          "incompletely copied: copy or export it again") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}", "check the file's permissions") from None
+
+
+def read_external_data(path: str | Path) -> list[ExternalTensor]:
+    """Every tensor of the ONNX file at ``path`` stored in external data, in file order ([] for a one-file
+    model). Only the graph's structure is read (the file is memory-mapped and weights stored inline are
+    stepped over, so their pages are never read) and the data files are not opened. A missing, empty,
+    truncated or foreign file is an :class:`InputError` naming it."""
+    path = Path(path)
+    read_onnx_header(path)   # the same refusals, worded for the user
+    tensors: list[ExternalTensor] = []
+    try:
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as buf:
+            _walk(buf, 0, len(buf), "model", tensors)
+    except NotOnnx as exc:
+        raise InputError(f"{path} is not a valid ONNX model: {exc}",
+                         "copy or export it again; the graph is damaged") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", "check the file's permissions") from None
+    return tensors
+
+
+def _walk(buf: mmap.mmap, pos: int, end: int, kind: str, tensors: list[ExternalTensor]) -> None:
+    """Visit the fields of a ``kind`` message in ``buf[pos:end]``, descending only where tensors can be."""
+    children = TENSOR_PATHS.get(kind, {})
+    fields: dict[int, Any] = {}
+    entries: list[bytes] = []
+    while pos < end:
+        key, pos = _buffer_varint(buf, pos, end)
+        number, wire = key >> 3, key & 7
+        if wire == VARINT:
+            fields[number], pos = _buffer_varint(buf, pos, end)
+        elif wire in (FIXED64, FIXED32):
+            pos += 8 if wire == FIXED64 else 4
+        elif wire == LENGTH_DELIMITED:
+            length, pos = _buffer_varint(buf, pos, end)
+            stop = pos + length
+            if stop > end:
+                raise NotOnnx(f"a {kind} field needs {length} bytes from byte {pos}, past its end (truncated)")
+            if number in children:
+                _walk(buf, pos, stop, children[number], tensors)
+            elif kind == "tensor" and number == TENSOR_NAME and length <= SMALL_FIELD:
+                fields[number] = _text(buf[pos:stop], "tensor name")
+            elif kind == "tensor" and number == TENSOR_EXTERNAL_DATA and length <= SMALL_FIELD:
+                entries.append(buf[pos:stop])
+            pos = stop
+        else:
+            raise NotOnnx(f"byte {pos} holds an invalid protobuf tag (wire type {wire}) in a {kind}")
+    if pos > end:
+        raise NotOnnx(f"a {kind} ends inside a fixed-width field (truncated)")
+    if kind == "tensor" and fields.get(TENSOR_DATA_LOCATION) == EXTERNAL:
+        tensors.append(_external_tensor(str(fields.get(TENSOR_NAME, "")), entries))
+
+
+def _buffer_varint(buf: mmap.mmap, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    while pos < end:
+        byte = buf[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift >= 64:
+            raise NotOnnx(f"byte {pos} holds a varint longer than 10 bytes")
+    raise NotOnnx(f"a field is cut short at byte {end} (truncated)")
+
+
+def _external_tensor(name: str, entries: list[bytes]) -> ExternalTensor:
+    info: dict[str, str] = {}
+    for data in entries:
+        entry = _submessage(data)
+        info[_text(entry.get((1, LENGTH_DELIMITED), b""), "external data key")] = \
+            _text(entry.get((2, LENGTH_DELIMITED), b""), "external data value")
+    if not info.get("location"):
+        raise NotOnnx(f"tensor '{name}' is stored externally but names no location")
+    try:
+        length = int(info["length"]) if "length" in info else None
+        return ExternalTensor(name, info["location"], int(info.get("offset", 0)), length)
+    except ValueError:
+        raise NotOnnx(f"tensor '{name}' has a non-numeric external data offset or length") from None
 
 
 def parse_header(fh: BinaryIO, size: int) -> OnnxHeader:

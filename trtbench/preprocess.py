@@ -35,17 +35,28 @@ def normalize(meta: ModelMetadata, pixels: np.ndarray, nodata: float | None = No
         raise InputError(f"{int(np.isnan(x).sum())} NaN pixel values in the input",
                          "declare NaN as the file's nodata value or fill the gaps before inference")
     mask = missing_mask(x, nodata)
-    x = (x - np.asarray(meta.mean, np.float32)[:, None, None]) / np.asarray(meta.std, np.float32)[:, None, None]
+    mean, std = channel_statistics(meta)
+    x = (x - mean[:, None, None]) / std[:, None, None]
     x[:, mask] = 0.0
     return x, mask
 
 
+def channel_statistics(meta: ModelMetadata) -> tuple[np.ndarray, np.ndarray]:
+    """Per input channel mean and std (float32): the bands' own, repeated for every frame of a time series
+    (the ``pixels`` input is frame-major, ``meta.channels`` = frames x bands)."""
+    return (np.tile(np.asarray(meta.mean, np.float32), meta.num_frames),
+            np.tile(np.asarray(meta.std, np.float32), meta.num_frames))
+
+
 def check_bands(meta: ModelMetadata, pixels: np.ndarray) -> None:
+    """The channel axis holds the artifact's ``meta.channels`` channels (every frame's bands)."""
     channels = pixels.shape[-3] if pixels.ndim >= 3 else None
-    if pixels.ndim not in (3, 4) or channels != meta.num_bands:
+    if pixels.ndim not in (3, 4) or channels != meta.channels:
+        frames = f" x {meta.num_frames} dates" if meta.num_frames > 1 else ""
         raise InputError(
-            f"expected {meta.num_bands} bands ({', '.join(meta.bands)}), got an array of shape {pixels.shape}",
-            "select the model's bands (--data-bands) or use an artifact exported for this band set")
+            f"expected {meta.channels} {'channels' if frames else 'bands'} ({', '.join(meta.bands)}{frames}), "
+            f"got an array of shape "
+            f"{pixels.shape}", "select the model's bands (--data-bands) or use an artifact exported for this band set")
 
 
 def check_size(meta: ModelMetadata, height: int, width: int) -> None:

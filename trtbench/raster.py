@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,7 @@ class Chip:
     crs: object
     transform: object
     colours: tuple[str | None, ...] = ()   # per band, the spectral band GDAL's colour interpretation names
+    tags: dict[str, str] = field(default_factory=dict)   # the dataset's GDAL metadata (dates, a stack's record)
 
     def match(self, meta: ModelMetadata, file_bands: Sequence[str] | None = None, strict: bool = False) -> BandMatch:
         """Where ``meta``'s bands are in this chip (:func:`match_bands`)."""
@@ -105,7 +106,7 @@ def read_chip(path: str | Path) -> Chip:
     with open_raster(path) as ds:
         pixels = read_pixels(ds)
         return Chip(as_raster_path(path), pixels, ds.nodata, tuple(ds.descriptions), ds.crs, ds.transform,
-                    colour_names(ds.colorinterp))
+                    colour_names(ds.colorinterp), dict(ds.tags()))
 
 
 # GDAL colour interpretations that name a spectral band (GDAL >= 3.10 adds the infrared ones). The others

@@ -67,6 +67,32 @@ def as_raster_path(path: str | Path | RemoteRaster) -> Path | RemoteRaster:
     return RemoteRaster(path) if is_remote(path) else Path(path)
 
 
+def from_gdal_path(path: str) -> RemoteRaster | None:
+    """The URL behind a GDAL network path (``/vsicurl/URL``, ``/vsis3/bucket/key``), else None."""
+    if path.startswith("/vsicurl/"):
+        return RemoteRaster(path[len("/vsicurl/"):])
+    if path.startswith("/vsis3/"):
+        return RemoteRaster("s3://" + path[len("/vsis3/"):])
+    return None
+
+
+def remote_sources(path: Path | RemoteRaster) -> list[RemoteRaster]:
+    """The remote rasters a scene reads: itself when remote, or the network sources of a local VRT (the stack
+    of a STAC item's band assets), so a failed read can be blamed on the server rather than on the file."""
+    if isinstance(path, RemoteRaster):
+        return [path]
+    if path.suffix.lower() != ".vrt":
+        return []
+    import xml.etree.ElementTree as ElementTree
+
+    try:
+        root = ElementTree.parse(path).getroot()
+    except (OSError, ElementTree.ParseError):
+        return []
+    found = (from_gdal_path((node.text or "").strip()) for node in root.iter("SourceFilename"))
+    return list(dict.fromkeys(r for r in found if r is not None))
+
+
 def remote_error(raster: RemoteRaster, reason: str, probe: bool = True) -> TrtbenchError:
     """The user-facing error for a failed remote open or read, from GDAL's (or boto3's) ``reason``: missing
     object, refused credentials, unreachable server, or not a GeoTIFF.

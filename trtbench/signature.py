@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from .engine_meta import EngineSidecar
-from .fileio import file_sha256
+from .errors import InputError
+from .external_data import onnx_sha256
 
 
 def onnx_signature(path: str | Path) -> dict[str, tuple[str, list[int]]]:
@@ -34,6 +35,14 @@ def engine_source_onnx(engine: str | Path, sidecar: EngineSidecar) -> Path | Non
     sidecar's): at its recorded path, or beside the engine (as ``export --format engine`` leaves it)."""
     recorded = Path(sidecar.source_onnx)
     for candidate in (recorded, Path(engine).parent / recorded.name):
-        if candidate.is_file() and file_sha256(candidate) == sidecar.source_onnx_sha256:
+        if candidate.is_file() and _source_sha256(candidate) == sidecar.source_onnx_sha256:
             return candidate
     return None
+
+
+def _source_sha256(candidate: Path) -> str | None:
+    """The candidate's identity with its external data; None when its data file is missing or cut short."""
+    try:
+        return onnx_sha256(candidate)
+    except InputError:
+        return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import BackendUnavailable, TrtbenchError
+from ..external_data import needs_external_data, save_onnx
 from .base import Runner
 
 PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -37,6 +39,10 @@ class SessionFromOnnx:
     attention, SkipLayerNormalization, BiasGelu fusions into ORT's contrib ops), in memory, so the
     artifact on disk stays the portable one TensorRT and OpenVINO read; the fused-operator counts are
     reported by ``describe()``.
+
+    The session is created from the file's path, never its bytes, so ONNX Runtime finds an external data
+    file (a model over 2 GB) beside it; a fused graph over 2 GB is written as such a pair in a temporary
+    folder kept for the loader's lifetime (protobuf cannot serialize it to bytes).
     """
 
     def __init__(self, path: str | Path, providers: Sequence[str] | None = None, threads: int | None = None,
@@ -46,6 +52,7 @@ class SessionFromOnnx:
         self.threads = threads
         self.fusions = fusions
         self.fused_operators: dict[str, int] = {}
+        self._fused_dir: tempfile.TemporaryDirectory | None = None
 
     def __call__(self):
         import onnxruntime as ort
@@ -61,8 +68,9 @@ class SessionFromOnnx:
             model = self.fused_graph()
         return ort.InferenceSession(model, options, providers=self.providers)
 
-    def fused_graph(self) -> bytes:
-        """The artifact after ONNX Runtime's transformer fusions, serialized (heads and width auto-detected)."""
+    def fused_graph(self) -> bytes | str:
+        """The artifact after ONNX Runtime's transformer fusions, serialized (heads and width auto-detected);
+        over 2 GB, the path of the fused model written with external data."""
         import logging
 
         from onnxruntime.transformers import optimizer
@@ -75,7 +83,10 @@ class SessionFromOnnx:
         finally:
             quiet.setLevel(level)
         self.fused_operators = {op: n for op, n in fused.get_fused_operator_statistics().items() if n}
-        return fused.model.SerializeToString()
+        if not needs_external_data(fused.model):
+            return fused.model.SerializeToString()
+        self._fused_dir = tempfile.TemporaryDirectory(prefix="trtbench-fused-")
+        return str(save_onnx(fused.model, Path(self._fused_dir.name) / "fused.onnx", external=True, check=False))
 
 
 class OnnxRuntimeRunner(Runner):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import click
 
+from ..adapt.command import ttt_bench_command, ttt_bench_options
 from ..cli_options import EXIT_GATE_FAILED, check_outputs, emit_json, human_output, json_option, write_text
 from ..errors import InputError
 from .target import ModelSpec
@@ -47,7 +49,7 @@ def model_options(fn: Callable) -> Callable:
         click.option("--checkpoint", type=click.Path(dir_okay=False), help="Official Clay .ckpt."),
         click.option("--random-init", is_flag=True, help="Seeded random weights (FLOPs and speed do not depend on them)."),
         click.option("--seed", type=int, default=0, show_default=True),
-        click.option("--sensor", default="sentinel-2-l2a", show_default=True),
+        click.option("--sensor", help="Sensor table of the bands (default: the model's own)."),
         click.option("--bands", help="Comma-separated band names (default: all of the sensor's bands)."),
         click.option("--task", type=click.Choice(["embedding", "segmentation", "regression"]), default="embedding",
                      show_default=True),
@@ -84,7 +86,10 @@ def _spec(size: int | None, **kw) -> ModelSpec:
 @click.option("--tolerance", type=float, default=None,
               help="Max |backend - reference| relative to the output's scale [default: by the artifact's precision, "
                    "as in eval: fp32 1e-4, tf32 and fp16 1e-2, bf16 5e-2, int8 1e-1].")
-@click.option("--data", type=click.Path(dir_okay=False), help="GeoTIFF whose tiles are the input (else random).")
+@click.option("--data", type=click.Path(dir_okay=False),
+              help="GeoTIFF whose tiles are the input (else random); a time series: one file per date (d1.tif,d2.tif); "
+                   "multi-modal: one file per modality (s2=A.tif,s1=B.tif).")
+@click.option("--dates", help="Time series: the frames' dates, comma-separated in frame order (wins over file names and tags).")
 @click.option("--data-bands", help="The file's band names or a sensor name, if not in the GeoTIFF.")
 @click.option("--strict-bands", is_flag=True,
               help="Refuse a --data file that names no band instead of warning and assuming their order.")
@@ -92,30 +97,41 @@ def _spec(size: int | None, **kw) -> ModelSpec:
 @click.option("--markdown", "md_path", type=click.Path(), help="Write a Markdown report.")
 @click.option("--csv", "csv_path", type=click.Path(), help="Write one CSV row per backend and batch.")
 @click.option("--plot", "plot_path", type=click.Path(), help="Write throughput vs batch (.png/.svg/.pdf).")
+@ttt_bench_options
 def bench(target: str, reference: str | None, engine: str | None, backends: str, batches: str, size: int | None, threads: int | None,
-          warmup: int, min_iters: int, min_time: float, tolerance: float | None, data: str | None,
+          warmup: int, min_iters: int, min_time: float, tolerance: float | None, data: str | None, dates: str | None,
           data_bands: str | None, strict_bands: bool, json_path: str | None, md_path: str | None, csv_path: str | None, plot_path: str | None, **model_kw) -> None:
-    from ..raster import band_match_of
+    from ..acquisition import parse_dates
     from ..report import bench_csv, bench_json, bench_markdown, bench_table, plot_throughput
+    from ..stacks import input_view_of, stack_inputs
     from .run import check_backends, run_bench
-    from .target import make_feeds, open_target
+    from .target import make_feeds, open_target, random_source
     from .timing import TimingConfig
 
     check_outputs((json_path, "--json"), (md_path, "--markdown"), (csv_path, "--csv"), plot=plot_path)
     config = TimingConfig(warmup=warmup, min_iters=min_iters, min_time=min_time)
+    if model_kw.get("ttt_steps") is not None:   # TTT-MMR beside its static model: trtbench/adapt/command.py
+        ttt = {k: model_kw.pop(k) for k in ("ttt_steps", "ttt_lr", "ttt_optimizer")}
+        return ttt_bench_command(target, _ints(batches, "--batch"), size, threads, config, json_path, md_path,
+                                 {"--reference": reference, "--engine": engine, "--data": data, "--dates": dates,
+                                  "--csv": csv_path, "--plot": plot_path}, **ttt)
     names = _split(backends) or []
     check_backends(names)
     with open_target(target, _spec(size, **model_kw), reference, engine) as bench_target:
         meta = bench_target.metadata
         edge = size or meta.input_size
         _check_edge(meta, edge)
-        match = band_match_of(data, meta, _split(data_bands), strict_bands) if data else None
-        if match and match.warning:
-            click.echo(f"warning: {match.warning}", err=True)
-        feeds = make_feeds(meta, _ints(batches, "--batch"), edge, data, _split(data_bands), strict_bands=strict_bands)
+        frame_dates = parse_dates(dates)
+        with tempfile.TemporaryDirectory(prefix="trtbench-stacks-") as folder:   # a series' or modalities' VRT
+            source = stack_inputs(meta, [data], folder, frame_dates, _split(data_bands), strict_bands)[0] if data else None
+            match = input_view_of(source, meta, _split(data_bands), strict_bands, frame_dates).match if data else None
+            if match and match.warning:
+                click.echo(f"warning: {match.warning}", err=True)
+            feeds = make_feeds(meta, _ints(batches, "--batch"), edge, source, _split(data_bands),
+                               strict_bands=strict_bands, dates=frame_dates)
         result = run_bench(bench_target, backends=names, size=edge, threads=threads, config=config,
                            tolerance=tolerance, feeds=feeds, band_match=match.source if match else None,
-                           input_source=f"tiles of {data} (bands by {match.source})" if match else "random normal")
+                           input_source=f"tiles of {data} (bands by {match.source})" if match else random_source(meta))
     human_output(json_path)(bench_table(result))
     write_text(md_path, lambda: bench_markdown(result))
     write_text(csv_path, lambda: bench_csv(result))
@@ -149,7 +165,7 @@ def flops(target: str, size: int | None, no_cross_check: bool, json_path: str | 
     meta = model.metadata
     edge = size or meta.input_size
     _check_edge(meta, edge)
-    report = count_flops(model, (1, meta.num_bands, edge, edge), cross_check=not no_cross_check)
+    report = count_flops(model, (1, meta.channels, edge, edge), cross_check=not no_cross_check)
     if json_path:
         emit_json(json_path, report.to_dict)
         return

@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from ..acquisition import reference_inputs
 from ..backends import (
     BACKENDS,
     Runner,
@@ -127,7 +128,7 @@ def make_candidates(target: BenchTarget, backends: Sequence[str], threads: int |
             if name == "torch-bf16" and (reason := backend_unavailable_reason(name)):
                 candidates[name] = reason
                 continue
-            candidates[name] = TorchRunner(lambda: _deployed(target.model), meta.inputs[:1], meta.outputs, device,
+            candidates[name] = TorchRunner(lambda: _deployed(target.model), reference_inputs(meta), meta.outputs, device,
                                            precision=effective_precision(name))
             candidates[name].name = name
             if device == "cuda":
@@ -181,12 +182,13 @@ def run_bench(target: BenchTarget, *, backends: Sequence[str] = DEFAULT_BACKENDS
     feeds = feeds or make_feeds(meta, batches, size)
     batches = [next(iter(f.values())).shape[0] for f in feeds]
     with torch_threads(threads):
-        flops = count_flops(target.model, (1, meta.num_bands, size, size), cross_check=False) if count else None
+        flops = count_flops(target.model, (1, meta.channels, size, size), cross_check=False) if count else None
         hooks: dict[str, Any] = {}
         if candidates is None:
             candidates, hooks = make_candidates(target, backends, threads)
-        # The PyTorch model is bound to its band set: it takes pixels only, whatever the artifact's extra inputs.
-        reference = TorchRunner(lambda: target.model, meta.inputs[:1], meta.outputs)
+        # The PyTorch model is bound to its band set: it takes pixels (and a TL model's dates and location) only,
+        # whatever the artifact's extra inputs.
+        reference = TorchRunner(lambda: target.model, reference_inputs(meta), meta.outputs)
         per_backend = tolerances(meta.precision, list(candidates), explicit)
         results = compare_runners(reference, candidates, feeds, config, per_backend,
                                   km2_per_image(size, size, meta.gsd), hooks)

@@ -6,11 +6,13 @@ import contextlib
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
 from torch import nn
 
+from ..acquisition import Acquisition, reference_inputs
 from ..artifact import read_artifact_metadata
 from ..bands import bind_bands, model_feed, reference_model
 from ..engine_meta import is_engine_path
@@ -40,7 +42,7 @@ class ModelSpec:
     checkpoint: str | None = None
     random_init: bool = False
     seed: int = 0
-    sensor: str = "sentinel-2-l2a"
+    sensor: str | None = None   # None: the model's own table (a band-agnostic artifact: its recorded one)
     bands: Sequence[str] | None = None
     task: str = "embedding"
     head: str | None = "fcn"
@@ -106,29 +108,47 @@ def build_model(target: str, spec: ModelSpec, weights_matter: bool = True) -> nn
 
 def make_feeds(meta: ModelMetadata, batches: Sequence[int], size: int, data: str | Path | None = None,
                data_bands: Sequence[str] | None = None, seed: int = 0,
-               strict_bands: bool = False) -> list[dict[str, np.ndarray]]:
-    """One normalised input per batch size: real tiles from ``data`` (cycled to fill the largest batch),
-    or seeded standard-normal pixels (the distribution normalised inputs have). How ``data``'s bands are
-    matched is :func:`trtbench.raster.band_match_of`'s answer, which the caller records."""
+               strict_bands: bool = False, dates: Sequence[date] | None = None) -> list[dict[str, np.ndarray]]:
+    """One normalised input per batch size: real tiles from ``data`` (cycled to fill the largest batch; a time
+    series or modality set as the VRT :func:`trtbench.stacks.stack_inputs` writes), or seeded standard-normal
+    pixels (the distribution normalised inputs have) of ``meta.channels`` channels. A TL artifact's dates and
+    location come from ``data`` (``dates`` wins), else are :data:`SYNTHETIC_ACQUISITION` (values do not change
+    the timing). How ``data``'s bands are matched is :func:`trtbench.stacks.input_view_of`'s answer, which the
+    caller records."""
     if not batches or min(batches) < 1:
         raise InputError(f"batch sizes must be >= 1, got {list(batches)}", "pass e.g. --batch 1,8")
     check_size(meta, size, size)
     largest = max(batches)
     if data is None:
-        pixels = np.random.default_rng(seed).standard_normal((largest, meta.num_bands, size, size), np.float32)
+        pixels = np.random.default_rng(seed).standard_normal((largest, meta.channels, size, size), np.float32)
+        acquisition = synthetic_acquisition(meta)
     else:
-        tiles = data_tiles(meta, data, size, data_bands, strict_bands)
+        tiles, acquisition = data_tiles(meta, data, size, data_bands, strict_bands, dates)
         pixels = np.stack([tiles[i % len(tiles)] for i in range(largest)])
-    return [model_feed(meta, np.ascontiguousarray(pixels[:b])) for b in batches]
+    return [model_feed(meta, np.ascontiguousarray(pixels[:b]), acquisition) for b in batches]
+
+
+def random_source(meta: ModelMetadata) -> str:
+    """What random input is, as the report records it (with a TL artifact's synthetic dates and location)."""
+    if len(reference_inputs(meta)) == 1:
+        return "random normal"
+    return f"random normal; synthetic acquisition {synthetic_acquisition(meta).to_dict()}"
+
+
+def synthetic_acquisition(meta: ModelMetadata) -> Acquisition:
+    """Dates and a location for random input: the frames a month apart from 1 June 2020, at 0° N 0° E."""
+    return Acquisition(tuple(date(2020, 6, 1) + timedelta(days=30 * t) for t in range(meta.num_frames)), (0.0, 0.0))
 
 
 def data_tiles(meta: ModelMetadata, data: str | Path, size: int, data_bands: Sequence[str] | None,
-               strict_bands: bool = False) -> list[np.ndarray]:
-    """Normalised ``size x size`` tiles of a GeoTIFF, prepared exactly as ``trtbench eval`` prepares them."""
+               strict_bands: bool = False, dates: Sequence[date] | None = None) -> tuple[list[np.ndarray], Acquisition]:
+    """Normalised ``size x size`` tiles of a GeoTIFF, prepared exactly as ``trtbench eval`` prepares them, and
+    its acquisition."""
     from ..evaluate import chip_tiles
 
-    tiles = [t.pixels for t in chip_tiles(meta, data, size, data_bands, strict_bands).tiles]
+    chip = chip_tiles(meta, data, size, data_bands, strict_bands, dates=dates)
+    tiles = [t.pixels for t in chip.tiles]
     if tiles[0].shape[-1] != size:
         raise InputError(f"{data} is smaller than the benchmark size {size}",
                          f"pass --size {tiles[0].shape[-1]} or a larger file")
-    return tiles
+    return tiles, chip.acquisition

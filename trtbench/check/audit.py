@@ -9,6 +9,8 @@ what that fallback accepts (plugin name = op type, version and namespace from th
 and ``plugin_namespace`` attributes; scalar/list/tensor attributes only). ONNX local functions are
 inlined before the audit, as TensorRT's parser does, so their bodies are audited node by node; the
 function itself is reported, since a registered plugin of the same name takes precedence (TRT >= 10.7).
+A model with external data (over 2 GB) is audited from its graph: the data file is checked (there, whole)
+and only the small constants the audit reads by value are loaded from it, never the weights.
 """
 
 from __future__ import annotations
@@ -22,11 +24,14 @@ import numpy as np
 import onnx
 import onnx.inliner
 from onnx import AttributeProto, TensorProto, numpy_helper
+from onnx.external_data_helper import load_external_data_for_tensor
 
 from ..errors import InputError
+from ..external_data import check_onnx_files
 from ..onnx_header import read_onnx_header
 from .support import OpSupport, SupportTable, load_table
 
+SMALL_CONSTANT = 4096   # elements: constants read by value (zero points, axes, shapes); weights never are
 TYPE_NAMES = {
     TensorProto.FLOAT: "FP32", TensorProto.FLOAT16: "FP16", TensorProto.BFLOAT16: "BF16",
     TensorProto.DOUBLE: "DOUBLE", TensorProto.INT8: "INT8", TensorProto.UINT8: "UINT8", TensorProto.INT32: "INT32",
@@ -95,11 +100,19 @@ def audit_onnx(path: str | Path, table: SupportTable | None = None) -> Audit:
 
 def _load(path: str | Path) -> onnx.ModelProto:
     read_onnx_header(path)  # an empty, truncated or foreign file is refused naming what is wrong with it
+    external = len(check_onnx_files(path)) > 1   # a missing or cut external data file is named
     try:
-        return onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # noqa: BLE001 - any decode failure means "not an ONNX file"
         raise InputError(f"{path} is not a readable ONNX file ({type(exc).__name__})",
                          "pass a .onnx model (e.g. from `trtbench export`)") from None
+    if external:
+        for tensor in model.graph.initializer:   # zero points, axes, shapes: what the audit reads by value
+            if tensor.data_location == TensorProto.EXTERNAL and _elements(tensor) <= SMALL_CONSTANT:
+                load_external_data_for_tensor(tensor, str(Path(path).parent))
+                tensor.data_location = TensorProto.DEFAULT
+                del tensor.external_data[:]
+    return model
 
 
 def _opset(model: onnx.ModelProto) -> int:
@@ -282,7 +295,11 @@ def _plugin_attr_problems(node: onnx.NodeProto) -> Iterator[str]:
 
 def _small(tensor: onnx.TensorProto) -> bool:
     # Zero points and axes are small; weights are never needed by value, so skip decoding them.
-    return int(np.prod(tensor.dims, dtype=np.int64)) <= 4096 and not tensor.data_location
+    return _elements(tensor) <= SMALL_CONSTANT and not tensor.data_location
+
+
+def _elements(tensor: onnx.TensorProto) -> int:
+    return int(np.prod(tensor.dims, dtype=np.int64))
 
 
 def _text(value: Any) -> str:

@@ -28,7 +28,8 @@ ROW_FIELDS = ("cell_id", "model", "family", "params", "gflops", "input_size", "b
               "providers", "precision", "artifact", "artifact_bytes", "artifact_sha256", "status", "reason",
               "parity_max_abs", "parity_rel", "parity_cosine", "task", "metric_name", "metric",
               "metric_reference", "metric_delta", "latency_p50_ms", "latency_p90_ms", "latency_p99_ms",
-              "latency_spread", "spread_flag", "throughput_img_s", "throughput_km2_s", "peak_memory_mb")
+              "latency_spread", "spread_flag", "throughput_img_s", "throughput_km2_s", "peak_memory_mb",
+              "ttt")   # TTT-MMR checkpoints: what K adaptation steps cost beside the static model (adapt/compare_column)
 
 
 @dataclass(frozen=True)

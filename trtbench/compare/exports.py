@@ -18,6 +18,8 @@ from pathlib import Path
 
 from torch import nn
 
+from ..artifact import artifact_sha256
+from ..external_data import check_onnx_files
 from ..fileio import file_sha256
 from .matrix import DataSpec, ModelEntry
 
@@ -28,7 +30,7 @@ def model_key(entry: ModelEntry, data: DataSpec) -> str:
     """What makes the model this model: its source, weights, band set and classes (hashed)."""
     record: dict[str, object] = {"data_sensor": data.sensor, "bands": data.bands, "classes": data.num_classes}
     if entry.artifact:
-        record = {"artifact_sha256": file_sha256(entry.artifact)}
+        record = {"artifact_sha256": artifact_sha256(entry.artifact)}   # with its external data, if any
     elif entry.checkpoint and not entry.name:
         record = {"checkpoint_sha256": file_sha256(entry.checkpoint)}
     else:
@@ -82,7 +84,8 @@ def ensure_artifact(out_dir: Path, entry: ModelEntry, data: DataSpec, precision:
             fp32 = ensure_artifact(out_dir, entry, data, "fp32", size, key)
             convert_precision(fp32, tmp, precision, calib_data=data.images if precision == "int8" else (),
                               calib_samples=data.calib_samples, tile=size)
-        os.replace(tmp, path)
+        for member in [*check_onnx_files(tmp)[1:], tmp]:   # a model over 2 GB: its data file first
+            os.replace(member, path.parent / member.name)
     return path
 
 
@@ -95,7 +98,7 @@ def ensure_engine(onnx: Path, precision: str, batch: int, size: int, data: DataS
     engine = onnx.with_name(f"{onnx.stem}-{precision}-b{batch}.engine")
     if engine.is_file():
         return engine
-    channels = read_artifact_metadata(onnx).num_bands
+    channels = read_artifact_metadata(onnx).channels   # a time series: every frame's bands
     shape = f"{channels}x{size}x{size}"
     request = ExportRequest("engine", precision, shapes=f"min=1x{shape},opt={batch}x{shape},max={batch}x{shape}",
                             calib_data=data.images if precision == "int8" else (), calib_samples=data.calib_samples)

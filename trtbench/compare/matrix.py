@@ -21,6 +21,11 @@ before any work, so a misspelt backend or a missing mask never costs an export. 
     ignore_index = -1
     calib_samples = 64          # INT8 calibration tiles, from the same images
 
+    # or one of the published dataset layouts (trtbench.data.published), instead of path:
+    # dataset = "sen1floods11"   root = "sen1floods11/"   split = "test"   modalities = ["s2"]
+    # (read once with trtbench.data.load_data and written as a chip folder in OUT/data/: see
+    #  trtbench.compare.dataset_split; sensor, classes and ignore_index are then the dataset's)
+
     [timing]
     rounds = 3          # interleaved rounds over the backends
     warmup = 1
@@ -53,7 +58,9 @@ DEFAULT_BACKENDS = ("torch", "onnxruntime", "openvino")
 DEFAULT_PRECISIONS = ("fp32", "fp16", "int8")
 TOP_KEYS = {"models", "backends", "precisions", "batch", "input_size", "data", "timing"}
 MODEL_KEYS = {"name", "checkpoint", "artifact", "seed", "head", "label"}
-DATA_KEYS = {"path", "sensor", "bands", "num_classes", "ignore_index", "calib_samples"}
+DATA_KEYS = {"path", "sensor", "bands", "num_classes", "ignore_index", "calib_samples", "dataset", "root", "split",
+             "modalities"}
+DATASET_KEYS = {"dataset", "root", "split", "modalities", "bands", "calib_samples"}   # what a dataset [data] takes
 
 
 @dataclass(frozen=True)
@@ -80,7 +87,8 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """The evaluation set: a labelled chip folder, and how its bands and classes are read."""
+    """The evaluation set: a labelled chip folder, and how its bands and classes are read. ``source`` says
+    which dataset split the folder was written from, when it was (None: the user's own folder)."""
 
     path: str
     sensor: str
@@ -88,6 +96,7 @@ class DataSpec:
     num_classes: int
     ignore_index: int = -1
     calib_samples: int = 64
+    source: str | None = None
 
     @property
     def images(self) -> list[Path]:
@@ -121,7 +130,8 @@ class Matrix:
 
     def data_key(self) -> str:
         """Identity of the evaluation set (folder, band set, classes): part of every cell's id."""
-        record = {"path": str(Path(self.data.path).resolve()), "sensor": self.data.sensor,
+        where = self.data.source or str(Path(self.data.path).resolve())   # a staged split: wherever OUT is
+        record = {"path": where, "sensor": self.data.sensor,
                   "bands": self.data.bands, "num_classes": self.data.num_classes,
                   "ignore_index": self.data.ignore_index, "calib_samples": self.data.calib_samples,
                   "images": [p.name for p in self.data.images]}
@@ -133,8 +143,9 @@ class Matrix:
                 "data": asdict(self.data), "timing": asdict(self.timing), "notes": self.notes}
 
 
-def load_matrix(path: str | Path) -> Matrix:
-    """A validated matrix from a TOML file (paths relative to the file's folder)."""
+def load_matrix(path: str | Path, *, staging: Path | None = None) -> Matrix:
+    """A validated matrix from a TOML file (paths relative to the file's folder); a dataset split named in
+    ``[data]`` is written as a chip folder into ``staging``."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"matrix file not found: {path}", "pass the path of a matrix .toml file, or use "
@@ -149,9 +160,10 @@ def load_matrix(path: str | Path) -> Matrix:
         raise InputError(f"{path}: unknown key(s) {', '.join(unknown)}", f"use only: {', '.join(sorted(TOP_KEYS))}")
     base = path.parent
     data = raw.get("data")
-    if not isinstance(data, dict) or "path" not in data:
-        raise InputError(f"{path} has no [data] table with a path", 'add [data] with path = "chips/" '
-                         "(a folder of images/NAME.tif and masks/NAME.tif)")
+    if not isinstance(data, dict) or ("path" in data) == ("dataset" in data):
+        raise InputError(f"{path} has no [data] table with a path or a dataset (one of them)",
+                         'add [data] with path = "chips/" (a folder of images/NAME.tif and masks/NAME.tif), or '
+                         'dataset = "sen1floods11" and root = "..." (a layout of trtbench.data.published)')
     models = raw.get("models")
     if not isinstance(models, list) or not models:
         raise InputError(f"{path} names no models", 'add e.g. models = ["clay_base", "unet"]')
@@ -160,23 +172,28 @@ def load_matrix(path: str | Path) -> Matrix:
                         precisions=_names(raw, "precisions", DEFAULT_PRECISIONS, path),
                         batches=_ints(raw.get("batch", [1]), "batch", path),
                         input_sizes=_ints(raw.get("input_size", [224]), "input_size", path),
-                        data=_data_table(data, base, path), timing=_timing(raw.get("timing", {}), path))
+                        data=_data_table(data, base, path), timing=_timing(raw.get("timing", {}), path),
+                        staging=staging)
 
 
-def matrix_from_options(models: Sequence[str], data: str, *, backends: Sequence[str] = DEFAULT_BACKENDS,
+def matrix_from_options(models: Sequence[str], data: str | None, *, backends: Sequence[str] = DEFAULT_BACKENDS,
                         precisions: Sequence[str] = DEFAULT_PRECISIONS, batches: Sequence[int] = (1,),
                         input_sizes: Sequence[int] = (224,), sensor: str | None = None,
-                        num_classes: int | None = None, timing: TimingSpec = TimingSpec()) -> Matrix:
-    """The matrix the options alone describe (``--models clay_base,unet --data chips/``)."""
+                        num_classes: int | None = None, timing: TimingSpec = TimingSpec(),
+                        dataset: Mapping[str, Any] | None = None, staging: Path | None = None) -> Matrix:
+    """The matrix the options alone describe (``--models clay_base,unet --data chips/``, or ``--dataset
+    sen1floods11 --data-root DIR``: ``dataset`` holds the dataset, root, split and modalities)."""
     entries = [_model_entry(m, Path("."), Path("--models")) for m in models]
-    spec = {"path": data, "sensor": sensor, "num_classes": num_classes}
+    spec = dict(dataset) if dataset else {"path": data, "sensor": sensor, "num_classes": num_classes}
     return build_matrix(entries, backends=list(backends), precisions=list(precisions), batches=list(batches),
-                        input_sizes=list(input_sizes), data=spec, timing=timing)
+                        input_sizes=list(input_sizes), data=spec, timing=timing, staging=staging)
 
 
 def build_matrix(models: list[ModelEntry], *, backends: list[str], precisions: list[str], batches: list[int],
-                 input_sizes: list[int], data: Mapping[str, Any], timing: TimingSpec) -> Matrix:
-    """Check every axis against what trtbench knows and the data folder, before any work."""
+                 input_sizes: list[int], data: Mapping[str, Any], timing: TimingSpec,
+                 staging: Path | None = None) -> Matrix:
+    """Check every axis against what trtbench knows and the data folder, before any work (a dataset split is
+    written as a chip folder into ``staging`` first: the one work done before the checks end)."""
     from ..backends import BACKENDS, RUNTIME_PRECISIONS
     from ..export.precision import PRECISIONS
 
@@ -197,6 +214,8 @@ def build_matrix(models: list[ModelEntry], *, backends: list[str], precisions: l
         if entry.name and not entry.checkpoint:
             notes.append(f"{entry.label}: no checkpoint given, seeded random weights (seed {entry.seed}): "
                          "speed and parity are meaningful, task accuracy is not")
+    if data.get("dataset"):
+        data = _staged(data, staging, notes)
     spec = _data_spec(data, input_sizes, notes)
     return Matrix(models, list(dict.fromkeys(backends)), list(dict.fromkeys(precisions)),
                   sorted(set(batches)), sorted(set(input_sizes)), spec, timing, notes)
@@ -296,7 +315,30 @@ def _data_spec(raw: Mapping[str, Any], sizes: Sequence[int], notes: list[str]) -
     calib = int(raw.get("calib_samples", 64))
     if calib < 1:
         raise InputError(f"calib_samples must be >= 1, got {calib}", "set [data] calib_samples = 64")
-    return DataSpec(str(folder), sensor, bands, int(num_classes), ignore_index, calib)
+    return DataSpec(str(folder), sensor, bands, int(num_classes), ignore_index, calib, raw.get("source"))
+
+
+def _staged(raw: Mapping[str, Any], staging: Path | None, notes: list[str]) -> dict[str, Any]:
+    """The ``[data]`` of a chip folder written from the dataset split ``raw`` names."""
+    from .dataset_split import stage_split
+
+    unknown = sorted(k for k in set(raw) - DATASET_KEYS if raw[k] is not None)
+    if unknown:
+        raise InputError(f"[data] names dataset {raw['dataset']} and also {', '.join(unknown)}",
+                         "a dataset's sensor, classes and ignore index are its own: drop those keys, or give a "
+                         "chip folder as path instead of the dataset")
+    if not raw.get("root"):
+        raise InputError(f"dataset {raw['dataset']} has no root", "pass --data-root (or root = \"...\" in [data]) "
+                         "with the extracted dataset folder")
+    if staging is None:
+        raise InputError(f"no folder to write dataset {raw['dataset']}'s split into", "pass -o OUT")
+    modalities = raw.get("modalities")
+    staged = stage_split(str(raw["dataset"]), raw["root"], str(raw.get("split") or "test"),
+                         [modalities] if isinstance(modalities, str) else modalities, staging)
+    notes.append(f"evaluation set: {staged.source}, written as chips to {staged.folder}")
+    return {"path": str(staged.folder), "sensor": staged.sensor, "bands": raw.get("bands"),
+            "num_classes": staged.num_classes, "ignore_index": staged.ignore_index,
+            "calib_samples": raw.get("calib_samples", 64), "source": staged.source}
 
 
 def _scan_chips(images: Sequence[Path], masks: Path, band_count: int, ignore_index: int) -> tuple[int, int]:
@@ -370,8 +412,11 @@ def _data_table(data: Mapping[str, Any], base: Path, path: Path) -> dict[str, An
     unknown = sorted(set(data) - DATA_KEYS)
     if unknown:
         raise InputError(f"{path}: unknown [data] key(s) {', '.join(unknown)}", f"use only: {', '.join(sorted(DATA_KEYS))}")
-    folder = Path(data["path"])
-    return dict(data) | {"path": str(folder if folder.is_absolute() else base / folder)}
+    key = "path" if "path" in data else "root"
+    if not isinstance(data.get(key), str):
+        return dict(data)   # no root: refused with its fix when the dataset is read
+    folder = Path(data[key])
+    return dict(data) | {key: str(folder if folder.is_absolute() else base / folder)}
 
 
 def _timing(raw: Any, path: Path) -> TimingSpec:

@@ -38,7 +38,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import InputError, TrtbenchError
-from ..fileio import atomic_output, file_sha256
+from ..fileio import atomic_output
 from .cells import ERROR, OK, PARITY_FAILED, SKIPPED, Cell, empty_row, read_finished, write_cell
 from .exports import ARTIFACTS_FOLDER, artifact_unavailable_reason, ensure_artifact, ensure_engine, model_key
 from .matrix import DataSpec, Matrix, ModelEntry
@@ -145,6 +145,34 @@ def runtime_precision(precision: str) -> str:
     return precision if precision in RUNTIME_ONLY else "fp32"
 
 
+DASK_SCHEDULER_PORT = 8786
+SCHEDULER_CONNECT_S = 5.0
+
+
+def check_scheduler(address: str, timeout: float = SCHEDULER_CONNECT_S) -> None:
+    """Refuse a Dask scheduler address that nothing answers on, before any work: a TCP connection to its
+    host and port (``tcp://host:port``, ``host:port`` or ``host``, Dask's default port 8786). An ``inproc://``
+    address is a scheduler in this very process (a test's LocalCluster): there is no socket to probe."""
+    import socket
+    from urllib.parse import urlsplit
+
+    fix = "start the scheduler (`dask scheduler`) or check the address (tcp://host:8786), or drop --scheduler"
+    parts = urlsplit(address if "://" in address else f"tcp://{address}")
+    if parts.scheme == "inproc":
+        return
+    try:
+        host, port = parts.hostname, parts.port or DASK_SCHEDULER_PORT
+    except ValueError:
+        raise InputError(f"--scheduler {address} is not an address (bad port)", fix) from None
+    if parts.scheme not in ("tcp", "tls", "ws", "wss") or not host:
+        raise InputError(f"--scheduler {address} is not a Dask scheduler address (tcp://host:port)", fix)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address} ({host}:{port}: "
+                         f"{exc.strerror or exc})", fix) from None
+
+
 def run_jobs(jobs: list[AccuracyJob], scheduler: str | None) -> Iterator[tuple[AccuracyJob, dict[str, Any]]]:
     """(job, result) as each accuracy job finishes: here, one after the other, or on the Dask cluster at
     ``scheduler``."""
@@ -246,7 +274,7 @@ def model_facts(artifact: Path, job: AccuracyJob) -> dict[str, Any]:
 
     meta = read_artifact_metadata(artifact)
     model = rebuild_reference(meta)
-    flops = count_flops(model, (1, meta.num_bands, job.size, job.size), cross_check=False)
+    flops = count_flops(model, (1, meta.channels, job.size, job.size), cross_check=False)   # T*C
     facts = {"family": meta.family, "params": sum(p.numel() for p in model.parameters()),
              "gflops": 2 * flops.gmac_per_image}
     cache.parent.mkdir(parents=True, exist_ok=True)
@@ -259,6 +287,7 @@ def time_group(cells: list[Cell], rows: dict[Cell, dict[str, Any]], accuracy: di
                matrix: Matrix, finish: Callable[[Cell, dict[str, Any]], None]) -> None:
     """Time the cells of one model, precision and size (its backends x batches) in interleaved rounds, each
     backend on the artifact its accuracy job ran (the ONNX file, or the TensorRT engine); finish each cell."""
+    from ..adapt.compare_column import ttt_column
     from ..artifact import read_artifact_metadata
     from ..bench.target import make_feeds
     from ..bench.timing import TimingConfig, km2_per_image
@@ -292,7 +321,8 @@ def time_group(cells: list[Cell], rows: dict[Cell, dict[str, Any]], accuracy: di
             finish(cell, row | {"status": ERROR, "reason": f"while timing: {failed[cell.backend]}"})
             continue
         finish(cell, row | latency_fields(samples[cell.backend, cell.batch], cell.batch, km2, spec.spread_limit)
-               | {"peak_memory_mb": memory[cell.backend, cell.batch]})
+               | {"peak_memory_mb": memory[cell.backend, cell.batch],
+                  "ttt": ttt_column(cell.model.checkpoint, cell.backend, cell.batch, cell.size, config)})
 
 
 def timed_runs(artifact: Path, backend: str, precision: str, feeds: list[dict[str, np.ndarray]], config: Any,
@@ -343,8 +373,10 @@ def cell_line(row: dict[str, Any]) -> str:
 
 
 def _artifact_fields(artifact: Path) -> dict[str, Any]:
-    return {"artifact": str(artifact), "artifact_bytes": artifact.stat().st_size,
-            "artifact_sha256": file_sha256(artifact)}
+    from ..artifact import artifact_bytes, artifact_sha256
+
+    return {"artifact": str(artifact), "artifact_bytes": artifact_bytes(artifact),
+            "artifact_sha256": artifact_sha256(artifact)}
 
 
 def _device(info: dict[str, Any]) -> str:

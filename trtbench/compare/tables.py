@@ -23,7 +23,8 @@ MARKDOWN_COLUMNS = (("model", "model"), ("backend", "backend"), ("precision", "p
                     ("input_size", "size"), ("status", "status"), ("gflops", "GFLOPs"),
                     ("parity_rel", "max err / scale"), ("metric", "metric"), ("metric_delta", "Δ vs torch fp32"),
                     ("latency_p50_ms", "p50 ms"), ("latency_p99_ms", "p99 ms"), ("latency_spread", "spread"),
-                    ("throughput_img_s", "img/s"), ("throughput_km2_s", "km²/s"), ("peak_memory_mb", "peak MiB"))
+                    ("throughput_img_s", "img/s"), ("throughput_km2_s", "km²/s"), ("peak_memory_mb", "peak MiB"),
+                    ("ttt", "TTT-MMR"))
 
 
 def environment(threads: int | None) -> dict[str, Any]:

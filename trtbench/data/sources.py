@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError, TrtbenchError
 from ..raster import open_raster, read_pixels
 from ..sensors import SENSORS, Sensor, custom_sensor, get_sensor
+from ..sensors import stack_sensors as registered_stack
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,10 @@ class Source:
 def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
     """One band table for channels stacked from several sensors.
 
-    A single registered table is returned as is (its name keeps pointing at the sensor registry);
-    anything else becomes a custom table carrying every band's wavelength and statistics, which is
-    all a model's metadata needs to rebuild it.
+    Registered tables keep pointing at the sensor registry: one as is, several as their stack
+    (``sentinel-1-rtc+sentinel-2-l1c``, whose name tells a multi-modal model which bands are which modality).
+    Anything else becomes a custom table carrying every band's wavelength and statistics, which is all a
+    model's metadata needs to rebuild it.
     """
     if len(tables) == 1 and tables[0].name in SENSORS:
         return tables[0]
@@ -65,6 +67,8 @@ def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
     names = [b.name for b in bands]
     if len(set(names)) != len(names):
         raise TrtbenchError(f"stacked sensors repeat band names: {names}", "select distinct bands per source")
+    if all(t.name in SENSORS for t in tables):
+        return registered_stack(tables)
     widths = [b.bandwidth for b in bands]
     stacked = custom_sensor([b.wavelength for b in bands], min(t.gsd for t in tables), [b.mean for b in bands],
                             [b.std for b in bands], names, None if None in widths else widths)

@@ -115,8 +115,9 @@ def band_agnostic_request(source: GeoModel | str | Path, precision: str) -> Mode
 
 
 def export_band_agnostic(model: GeoModel, path: str | Path, *, recipe: Recipe | None = None,
-                         opset: int | None = None) -> Path:
-    """Write ``model`` as one band-agnostic ONNX file (dynamic batch, bands, height, width); returns the path."""
+                         opset: int | None = None, external_data: bool = False) -> Path:
+    """Write ``model`` as one band-agnostic ONNX file (dynamic batch, bands, height, width); returns the path.
+    ``external_data``: the weights in ``path.data`` beside it (always so over 2 GB)."""
     _require_band_embedding(model)
     meta = band_agnostic_metadata(model.metadata)
     recipe = recipe or load_recipe(meta.family)
@@ -146,7 +147,7 @@ def export_band_agnostic(model: GeoModel, path: str | Path, *, recipe: Recipe | 
     attach_function(proto)
     name_output_dims(proto)
     write_metadata(proto, meta)
-    return save_checked(proto, path)
+    return save_checked(proto, path, external=external_data)
 
 
 def _require_band_embedding(model: nn.Module) -> None:

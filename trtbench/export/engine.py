@@ -8,7 +8,10 @@ creation flag), so the precision of every layer comes from the ONNX graph itself
 Ampere and newer) is cleared for fp32 artifacts so they keep fp32's tolerance; the sidecar records it.
 This module parses, sets the optimization profiles, workspace, optimization level and timing cache,
 builds, and records what the engine depends on, including which layers are plugins (so a plugin taking
-precedence over an ONNX local function's body is visible). Needs libnvinfer and a GPU; everything it
+precedence over an ONNX local function's body is visible). The model is parsed with
+``OnnxParser.parse_from_file`` (never from bytes): the parser then finds an external data file (a model
+over 2 GB) relative to the model's folder, which it cannot do for a serialized buffer; the pair is checked
+first and the sidecar's ``source_onnx_sha256`` covers both files. Needs libnvinfer and a GPU; everything it
 validates first runs on CPU.
 """
 
@@ -24,6 +27,7 @@ import onnx
 
 from ..engine_meta import EngineSidecar, RuntimeInfo, write_sidecar
 from ..errors import BackendUnavailable, InputError, TrtbenchError
+from ..external_data import check_onnx_files, onnx_sha256
 from ..fileio import atomic_output, file_sha256
 from ..metadata import read_onnx_metadata
 from ..tensorrt_support import check_tensorrt_version
@@ -99,6 +103,7 @@ def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequenc
     """Build ``output`` (a serialized engine) from ``onnx_path`` and write its sidecar beside it."""
     onnx_path = Path(onnx_path)
     meta = read_onnx_metadata(onnx_path)
+    check_onnx_files(onnx_path)   # external data beside it, whole: TensorRT's own error would not say which file
     profiles = list(profiles or [default_profile(meta)])
     static = static_input_dims(onnx_path)
     for profile in profiles:
@@ -129,7 +134,7 @@ def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequenc
     for profile in profiles:
         trt_profile.set_shape(profile.name, profile.min, profile.opt, profile.max)
     config.add_optimization_profile(trt_profile)
-    cache = _attach_timing_cache(config, timing_cache)
+    cache = attach_timing_cache(config, timing_cache)
     log.info("building the engine (minutes for large models at --opt-level %d)", opt_level)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
@@ -144,7 +149,7 @@ def build_engine(onnx_path: str | Path, output: str | Path, *, profiles: Sequenc
     write_sidecar(output, EngineSidecar(
         runtime=runtime_info(trt), precision=meta.precision,
         profiles=[{p.name: p.to_dict() for p in profiles}], source_onnx=str(onnx_path.resolve()),
-        source_onnx_sha256=file_sha256(onnx_path), engine_bytes=output.stat().st_size,
+        source_onnx_sha256=onnx_sha256(onnx_path), engine_bytes=output.stat().st_size,
         engine_sha256=file_sha256(output), metadata=asdict(meta),
         builder={"workspace_gib": workspace_gib, "opt_level": opt_level, "strongly_typed": True, "tf32": tf32,
                  "plugin_layers": plugin_layers, "timing_cache": str(timing_cache) if timing_cache else None},
@@ -190,7 +195,7 @@ def _parser_errors(parser: Any) -> list[str]:
     return out
 
 
-def _attach_timing_cache(config: Any, path: str | Path | None) -> Any:
+def attach_timing_cache(config: Any, path: str | Path | None) -> Any:
     """A persistent timing cache: reuse tactic timings of earlier builds on this GPU (much faster rebuilds)."""
     previous = Path(path).read_bytes() if path and Path(path).is_file() else b""
     try:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import onnx
 
-from ..fileio import atomic_output
+from ..external_data import save_onnx
 from ..metadata import ONNX_KEY, ModelMetadata
 
 OUTPUT_DIM_NAMES = {"features": ["batch", None, "grid_h", "grid_w"], "cls": ["batch", None],
@@ -27,13 +27,11 @@ def write_metadata(proto: onnx.ModelProto, meta: ModelMetadata) -> None:
     proto.producer_name = "trtbench"
 
 
-def save_checked(proto: onnx.ModelProto, path: str | Path) -> Path:
-    """Save atomically after ``onnx.checker``'s full check (types and shapes included)."""
-    path = Path(path)
-    with atomic_output(path) as tmp:
-        onnx.save(proto, str(tmp))
-        onnx.checker.check_model(str(tmp), full_check=True)
-    return path
+def save_checked(proto: onnx.ModelProto, path: str | Path, *, external: bool = False) -> Path:
+    """Save atomically after ``onnx.checker``'s full check (types and shapes included): one file, or
+    ``path`` + ``path.data`` (external data) when ``external`` is asked or the model is over protobuf's
+    2 GB (:func:`trtbench.external_data.save_onnx`)."""
+    return save_onnx(proto, path, external=external)
 
 
 def name_output_dims(proto: onnx.ModelProto) -> None:

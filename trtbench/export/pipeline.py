@@ -18,6 +18,7 @@ from torch import nn  # a source is any registry model (Clay GeoModel, UNet) or 
 
 from ..engine_meta import ENGINE_SUFFIXES
 from ..errors import InputError
+from ..external_data import check_onnx_files
 from ..fileio import check_writable
 from ..metadata import ModelMetadata, read_onnx_metadata
 from ..models import GeoModel
@@ -45,6 +46,7 @@ class ExportRequest:
     timing_cache: str | None = None
     plugins: Sequence[str] = field(default_factory=tuple)
     dynamic_bands: bool = False   # one band-agnostic ONNX (wavelengths as an input) instead of fixed bands
+    external_data: bool = False   # weights in OUTPUT.data beside the .onnx even under 2 GB (always over it)
 
 
 def export_artifact(source: GeoModel | str | Path, output: str | Path, request: ExportRequest) -> list[Path]:
@@ -60,20 +62,27 @@ def export_artifact(source: GeoModel | str | Path, output: str | Path, request: 
         final_onnx = output if request.format == "onnx" else output.with_name(f"{output.stem}.{request.precision}.onnx")
         if isinstance(source, nn.Module):
             fp32 = final_onnx if request.precision == "fp32" else Path(work) / "fp32.onnx"
-            fp32 = export_onnx(source, fp32, opset=request.opset, dynamic_bands=request.dynamic_bands)
-            written += [fp32] if fp32 == final_onnx else []
+            fp32 = export_onnx(source, fp32, opset=request.opset, dynamic_bands=request.dynamic_bands,
+                               external_data=request.external_data)
+            written += onnx_members(fp32) if fp32 == final_onnx else []
         else:
             fp32 = Path(source)
             final_onnx = fp32 if request.precision == "fp32" else final_onnx
         if request.precision != "fp32":
-            written.append(convert_precision(fp32, final_onnx, request.precision, calib_data=request.calib_data,
-                                             calib_samples=request.calib_samples, calib_method=request.calib_method,
-                                             data_bands=request.data_bands))
+            written += onnx_members(convert_precision(
+                fp32, final_onnx, request.precision, calib_data=request.calib_data,
+                calib_samples=request.calib_samples, calib_method=request.calib_method,
+                data_bands=request.data_bands, external_data=request.external_data))
         if request.format == "engine":
             written.append(build_engine(final_onnx, output, profiles=profiles, workspace_gib=request.workspace_gib,
                                         opt_level=request.opt_level, timing_cache=request.timing_cache,
                                         plugins=request.plugins))
     return written
+
+
+def onnx_members(path: Path) -> list[Path]:
+    """An ONNX file written by the export and its external data file if it has one, the model last."""
+    return [*check_onnx_files(path)[1:], path]
 
 
 def check_export_output(output: str | Path, fmt: str) -> Path:

@@ -21,6 +21,11 @@ precision) and run in ONNX Runtime on CPU, which is how their accuracy cost is m
   overflow there (Clay tiny: output error 12-23 % of scale with full range, 1.6-2.3 % with 7 bits; the
   same file computed without integer kernels errs 1.4-2.4 %). The scales stay symmetric, so TensorRT
   reads the file as before.
+
+A source over 2 GB (external data, :mod:`trtbench.external_data`) is read by path, its pair checked
+first; its graph is shape-inferred without the weights (protobuf cannot serialize the whole model, which
+shape inference needs), and the converted model is written as a pair too (as is any output over 2 GB, or
+every output with ``external_data``).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ import onnx
 
 from ..bands import bind_bands, model_feed
 from ..errors import InputError, TrtbenchError
+from ..external_data import check_onnx_files, save_onnx
 from ..metadata import ModelMetadata, read_onnx_metadata
 from ..raster import expand_rasters
 from ..sensors import SENSORS
@@ -52,37 +58,44 @@ CALIB_BATCH = 8  # ranges are merged every this many tiles so calibration memory
 
 def convert_precision(src: str | Path, dst: str | Path, precision: str, *, calib_data: Sequence[str | Path] = (),
                       calib_samples: int = 256, calib_method: str = "minmax", data_bands: Sequence[str] | None = None,
-                      tile: int | None = None) -> Path:
-    """Write ``src`` (an fp32 trtbench ONNX file) at ``precision`` to ``dst``."""
+                      tile: int | None = None, external_data: bool = False) -> Path:
+    """Write ``src`` (an fp32 trtbench ONNX file) at ``precision`` to ``dst``; ``external_data``: as the pair
+    ``dst`` + ``dst.data`` even when it would fit one file (a source with external data gives a pair anyway)."""
     meta = read_onnx_metadata(src)
     if meta.precision != "fp32":
         raise InputError(f"{src} is already {meta.precision}", "convert the fp32 ONNX file instead")
     if precision == "fp16":
-        return convert_fp16(src, dst)
+        return convert_fp16(src, dst, external_data=external_data)
     if precision == "int8":
         return quantize_int8(src, dst, calib_data, samples=calib_samples, method=calib_method,
-                             data_bands=data_bands, tile=tile)
+                             data_bands=data_bands, tile=tile, external_data=external_data)
     raise InputError(f"unknown precision '{precision}'", f"use one of: {', '.join(PRECISIONS)}")
 
 
-def convert_fp16(src: str | Path, dst: str | Path, keep_fp32_ops: Iterable[str] = KEEP_FP32_OPS) -> Path:
+def convert_fp16(src: str | Path, dst: str | Path, keep_fp32_ops: Iterable[str] = KEEP_FP32_OPS, *,
+                 external_data: bool = False) -> Path:
     """Mixed FP16 ONNX: float16 everywhere except ``keep_fp32_ops`` and the pixel-independent nodes."""
+    from onnx.external_data_helper import load_external_data_for_model
     from onnxconverter_common import float16
 
     meta = read_onnx_metadata(src)
-    model = onnx.load(str(src))
+    external = len(check_onnx_files(src)) > 1
+    model = onnx.load(str(src), load_external_data=not external)
     _name_nodes(model.graph)
     _drop_initializer_value_info(model.graph)
     blocked = pixel_independent_nodes(model.graph, meta.inputs[0])
     ops = sorted(set(float16.DEFAULT_OP_BLOCK_LIST) | set(keep_fp32_ops))
     _split_shared_initializers(model.graph, {n.name for n in model.graph.node if n.op_type in ops} | blocked)
+    if external:   # the converter's own shape inference serializes the model: do it on the graph alone
+        model = onnx.shape_inference.infer_shapes(model)
+        load_external_data_for_model(model, str(Path(src).parent))
     with warnings.catch_warnings():  # it warns for every tiny weight flushed to fp16's range: expected
         warnings.simplefilter("ignore", UserWarning)
         converted = float16.convert_float_to_float16(model, keep_io_types=True, op_block_list=ops,
-                                                     node_block_list=sorted(blocked))
+                                                     node_block_list=sorted(blocked), disable_shape_infer=external)
     drop_fp16_round_trips(converted.graph)
     write_metadata(converted, meta.with_(precision="fp16"))
-    return save_checked(converted, dst)
+    return save_checked(converted, dst, external=external_data or external)
 
 
 def pixel_independent_nodes(graph: onnx.GraphProto, pixel_input: str) -> set[str]:
@@ -196,20 +209,23 @@ class ChipCalibrationReader:
     """ONNX Runtime ``CalibrationDataReader`` over normalised tiles of real chips, one tile per batch.
 
     Each batch holds every input the artifact takes (:func:`trtbench.bands.model_feed`): the pixels, and
-    for a band-agnostic artifact the wavelengths and GSD of the band set ``meta`` is bound to.
+    for a band-agnostic artifact the wavelengths and GSD of the band set ``meta`` is bound to; for a TL artifact
+    the dates and location of each tile's chip (``acquisitions``, one per tile).
     """
 
-    def __init__(self, meta: ModelMetadata, tiles: Sequence[np.ndarray]):
+    def __init__(self, meta: ModelMetadata, tiles: Sequence[np.ndarray], acquisitions: Sequence | None = None):
         self.meta = meta
         self.tiles = list(tiles)
+        self.acquisitions = list(acquisitions) if acquisitions is not None else None
         self._next = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         if self._next >= len(self.tiles):
             return None
         tile = self.tiles[self._next]
+        acquisition = self.acquisitions[self._next] if self.acquisitions is not None else None
         self._next += 1
-        return model_feed(self.meta, tile[None].astype(np.float32))
+        return model_feed(self.meta, tile[None].astype(np.float32), acquisition)
 
     def __len__(self) -> int:
         return len(self.tiles)
@@ -218,14 +234,20 @@ class ChipCalibrationReader:
 def calibration_tiles(meta: ModelMetadata, calib_data: Sequence[str | Path], samples: int,
                       data_bands: Sequence[str] | None = None, tile: int | None = None) -> list[np.ndarray]:
     """Up to ``samples`` tiles of the calibration chips, normalised exactly as at inference."""
-    from ..evaluate import normalised_tiles
+    return [pixels for pixels, _ in calibration_samples(meta, calib_data, samples, data_bands, tile)]
+
+
+def calibration_samples(meta: ModelMetadata, calib_data: Sequence[str | Path], samples: int,
+                        data_bands: Sequence[str] | None = None, tile: int | None = None) -> list[tuple]:
+    """:func:`calibration_tiles`, each tile with its chip's acquisition (a TL artifact's dates and location)."""
+    from ..evaluate import normalised_samples
 
     files = calibration_files(calib_data)
     if samples < 1:
         raise InputError(f"--calib-samples must be >= 1, got {samples}", "pass e.g. --calib-samples 256")
     tiles = []
-    for pixels in normalised_tiles(meta, files, tile, data_bands):
-        tiles.append(pixels)
+    for sample in normalised_samples(meta, files, tile, data_bands):
+        tiles.append(sample)
         if len(tiles) == samples:
             break
     if len(tiles) < samples:
@@ -234,7 +256,7 @@ def calibration_tiles(meta: ModelMetadata, calib_data: Sequence[str | Path], sam
     return tiles
 
 
-def _float_nodes(src: str | Path, meta: ModelMetadata, work: Path) -> tuple[Path, list[str]]:
+def _float_nodes(src: str | Path, meta: ModelMetadata, work: Path, external: bool) -> tuple[Path, list[str]]:
     """The nodes INT8 leaves in float, as for FP16: those that do not depend on the pixel values (a band-agnostic
     artifact's weight generator, position embeddings). Calibrated on one band set, their ranges would clip
     the weights generated for another; they run once per band set, so float costs nothing. Returns the
@@ -245,7 +267,7 @@ def _float_nodes(src: str | Path, meta: ModelMetadata, work: Path) -> tuple[Path
     model = onnx.load(str(src))
     _name_nodes(model.graph)
     named = work / "named.onnx"
-    onnx.save(model, str(named))
+    save_onnx(model, named, external=external, check=False)
     return named, sorted(pixel_independent_nodes(model.graph, meta.inputs[0]))
 
 
@@ -269,7 +291,8 @@ def calibration_files(calib_data: Sequence[str | Path]) -> list[Path]:
 
 
 def quantize_int8(src: str | Path, dst: str | Path, calib_data: Sequence[str | Path], *, samples: int = 256,
-                  method: str = "minmax", data_bands: Sequence[str] | None = None, tile: int | None = None) -> Path:
+                  method: str = "minmax", data_bands: Sequence[str] | None = None, tile: int | None = None,
+                  external_data: bool = False) -> Path:
     """INT8 Q/DQ ONNX calibrated on real chips, in the symmetric form TensorRT consumes."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
@@ -278,17 +301,19 @@ def quantize_int8(src: str | Path, dst: str | Path, calib_data: Sequence[str | P
     if method not in methods:
         raise InputError(f"unknown calibration method '{method}'", f"use one of: {', '.join(CALIB_METHODS)}")
     meta = read_onnx_metadata(src)
+    external = len(check_onnx_files(src)) > 1
     bound = calibration_band_set(meta, data_bands)
-    reader = ChipCalibrationReader(bound, calibration_tiles(bound, calib_data, samples, data_bands, tile))
+    chips = calibration_samples(bound, calib_data, samples, data_bands, tile)
+    reader = ChipCalibrationReader(bound, [pixels for pixels, _ in chips], [acquisition for _, acquisition in chips])
     log.info("calibrating INT8 ranges on %d tile(s) of %s (%s)", len(reader), bound.sensor, ", ".join(bound.bands))
     with tempfile.TemporaryDirectory(prefix="trtbench-int8-") as work:
         quantized = Path(work) / "int8.onnx"
-        source, excluded = _float_nodes(src, meta, Path(work))
+        source, excluded = _float_nodes(src, meta, Path(work), external)
         try:
             quantize_static(str(source), str(quantized), reader, quant_format=QuantFormat.QDQ,
                             op_types_to_quantize=list(INT8_OPS), per_channel=True, reduce_range=True, nodes_to_exclude=excluded,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                            calibrate_method=methods[method],
+                            calibrate_method=methods[method], use_external_data_format=external,
                             extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
                                            "QuantizeBias": False,
                                            "CalibMaxIntermediateOutputs": _merge_every(len(reader))},
@@ -298,4 +323,4 @@ def quantize_int8(src: str | Path, dst: str | Path, calib_data: Sequence[str | P
                                 "check that the calibration chips match the model's bands and sizes") from None
         model = onnx.load(str(quantized))
     write_metadata(model, meta.with_(precision="int8"))
-    return save_checked(model, dst)
+    return save_checked(model, dst, external=external_data or external)

@@ -103,10 +103,11 @@ def validate_profile(profile: ShapeProfile, meta: ModelMetadata, static_dims: Se
                              "batch x bands x height x width", f"give 4 dimensions, e.g. {_example(meta)}")
         if meta.band_mode == "dynamic":
             _check_band_range(key, shape, meta)
-        elif shape[1] != meta.num_bands:
+        elif shape[1] != meta.channels:   # a time series: every frame's bands (T x C, frame-major)
+            frames = f" x {meta.num_frames} dates" if meta.num_frames > 1 else ""
             raise InputError(f"--shapes {key}={_fmt(shape)} has {shape[1]} bands; the model takes exactly "
-                             f"{meta.num_bands} ({', '.join(meta.bands)})",
-                             f"keep the band dimension at {meta.num_bands}, e.g. {_example(meta)}")
+                             f"{meta.channels} ({', '.join(meta.bands)}{frames})",
+                             f"keep the band dimension at {meta.channels}, e.g. {_example(meta)}")
         p = meta.patch_size
         if shape[2] % p or shape[3] % p:
             raise InputError(f"--shapes {key}={_fmt(shape)}: height and width must be multiples of the patch "
@@ -126,7 +127,7 @@ def default_profile(meta: ModelMetadata) -> ShapeProfile:
 
     A band-agnostic model also gets a band range, tuned for its default band count.
     """
-    c, s = meta.num_bands, meta.input_size
+    c, s = meta.channels, meta.input_size
     if meta.band_mode == "dynamic":
         bands = (1, c, max(c, min(DEFAULT_MAX_BANDS, meta.max_bands or DEFAULT_MAX_BANDS)))
         return ShapeProfile(meta.inputs[0], *((b, n, s, s) for b, n in zip(DEFAULT_BATCHES, bands)))
@@ -134,15 +135,21 @@ def default_profile(meta: ModelMetadata) -> ShapeProfile:
 
 
 def with_derived_profiles(profiles: Sequence[ShapeProfile], meta: ModelMetadata) -> list[ShapeProfile]:
-    """Add the inputs whose shapes follow from the pixels profile: ``wavelengths [C]`` of a band-agnostic model.
+    """Add the inputs whose shapes follow from the pixels profile: ``wavelengths [C]`` of a band-agnostic model;
+    a Prithvi TL model's ``temporal_coords [B, T, 2]`` and ``location_coords [B, 2]`` (batch as the pixels').
 
-    (Its ``gsd`` input is a scalar: static, no profile.) All of them go into one optimization profile.
+    (A band-agnostic ``gsd`` input is a scalar: static, no profile.) All of them go into one optimization profile.
     """
-    if meta.band_mode != "dynamic":
-        return list(profiles)
     pixels = next(p for p in profiles if p.name == meta.inputs[0])
-    per_band = [name for name in ("wavelengths", "bandwidths") if name in meta.inputs]  # bandwidths: Copernicus-FM
-    return [*profiles, *(ShapeProfile(name, *((getattr(pixels, k)[1],) for k in KEYS)) for name in per_band)]
+    derived = []
+    if meta.band_mode == "dynamic":
+        per_band = [name for name in ("wavelengths", "bandwidths") if name in meta.inputs]  # bandwidths: Copernicus-FM
+        derived += [ShapeProfile(name, *((getattr(pixels, k)[1],) for k in KEYS)) for name in per_band]
+    if "temporal_coords" in meta.inputs:
+        derived.append(ShapeProfile("temporal_coords", *((getattr(pixels, k)[0], meta.num_frames, 2) for k in KEYS)))
+    if "location_coords" in meta.inputs:
+        derived.append(ShapeProfile("location_coords", *((getattr(pixels, k)[0], 2) for k in KEYS)))
+    return [*profiles, *derived]
 
 
 def _check_band_range(key: str, shape: Shape, meta: ModelMetadata) -> None:

@@ -1,9 +1,24 @@
-"""Models: the registry, the model families (Clay, DOFA, UNet), task heads and strict checkpoint loading.
+"""Models: the registry, the model families (Clay, DOFA, Prithvi, CROMA, TerraMind, UNet ...), task heads and strict
+checkpoint loading.
 
 Importing the package imports every family module, which registers its models (timm's pattern).
 """
 
-from . import clay, copernicus_fm, dofa, panopticon, resnet, scalemae, ssl4eo, unet, vit  # noqa: F401  (registration happens at import)
+# Registration happens at import.
+from . import (  # noqa: F401
+    clay,
+    copernicus_fm,
+    croma,
+    dofa,
+    panopticon,
+    prithvi,
+    resnet,
+    scalemae,
+    ssl4eo,
+    terramind,
+    unet,
+    vit,
+)
 from .build import create_model, model_from_checkpoint, parameter_count, rebuild_reference
 from .checkpoint import save_model
 from .geomodel import GeoModel

@@ -7,7 +7,7 @@ exported artifact from its metadata.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -23,7 +23,7 @@ from .lora import add_adapters, lora_in_checkpoint, merge_adapters
 from .registry import ENCODER, ModelSpec, get_spec
 
 
-def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str | Sensor = "sentinel-2-l2a",
+def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str | Sensor | None = None,
                  bands: Sequence[str] | None = None, task: str = "embedding", head: str | None = None,
                  num_classes: int | None = None, class_names: Sequence[str] | None = None,
                  seed: int | None = None, input_size: int | None = None, num_frames: int = 1) -> nn.Module:
@@ -47,11 +47,16 @@ def create_model(name: str, *, checkpoint: str | Path | None = None, sensor: str
             return _from_trtbench_checkpoint(name, ckpt, stored, checkpoint)
     spec = get_spec(name)
     facts = spec.facts
+    if sensor is None:   # the model's own table (and its bands of it) unless one is named
+        sensor, bands = facts.sensor, bands if bands is not None else facts.bands
     table = get_sensor(sensor) if isinstance(sensor, str) else sensor
     table = read_radar_as(table.select(bands), spec.family)  # Sentinel-1 as this family reads it (DOFA: 5.405)
     mean, std = table.mean, table.std
     if facts.statistics is not None:  # the weights fix the normalisation (SSL4EO-S12: reflectance / 10000)
         mean, std = [facts.statistics[0]] * len(mean), [facts.statistics[1]] * len(std)
+    if facts.band_statistics is not None and all(p in facts.band_statistics for p in table.name.split("+")):
+        # per-modality pretraining statistics (TerraMind); another sensor is refused by the model's builder
+        mean, std = pretraining_statistics(facts.band_statistics, table, facts.label)
     seed = 0 if seed is None else seed  # recorded, so a seeded random part (init or head) can be rebuilt
     if facts.kind != ENCODER:
         head = _own_decoder_head(spec, task, head)
@@ -89,6 +94,21 @@ def build_network(meta: ModelMetadata) -> nn.Module:
     else:
         encoder = spec.build() if spec.facts.wavelength_units is not None else spec.build(meta.num_bands)
     return GeoModel(encoder, meta, build_head(meta.head, encoder, meta.task, meta.num_classes))
+
+
+def pretraining_statistics(statistics: Mapping[str, Mapping[str, tuple[float, float]]], table: Sensor,
+                           label: str) -> tuple[list[float], list[float]]:
+    """Mean and std of each band of ``table`` (one sensor or an ``a+b`` stack) from a model's pretraining
+    statistics per sensor table; a band the model has none for is refused (its inputs would be mis-scaled)."""
+    parts = table.name.split("+")
+    pairs = []
+    for band in table.band_names:
+        found = next((statistics[p][band] for p in parts if band in statistics.get(p, {})), None)
+        if found is None:
+            raise TrtbenchError(f"{label} has no pretraining statistics for band '{band}' of {table.name}",
+                                f"use the bands of {', '.join(statistics)}")
+        pairs.append(found)
+    return [float(m) for m, _ in pairs], [float(s) for _, s in pairs]
 
 
 def modalities_of(table: Sensor) -> dict[str, list[str]] | None:

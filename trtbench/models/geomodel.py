@@ -42,6 +42,19 @@ class GeoModel(nn.Module):
         self.fixed_embedding: nn.Module | None = None
 
     @property
+    def metadata(self) -> ModelMetadata:
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, metadata: ModelMetadata) -> None:
+        """Keep ``metadata.inputs`` naming what the encoder takes: an encoder with ``extra_inputs`` (Prithvi TL:
+        ``temporal_coords``, ``location_coords``) adds them after the pixels, whatever record is assigned."""
+        extra = list(getattr(self.encoder, "extra_inputs", ()))
+        if extra and metadata.inputs[1:] != extra:
+            metadata = metadata.with_(inputs=[metadata.inputs[0], *extra])
+        self._metadata = metadata
+
+    @property
     def tap_layers(self) -> tuple[int, ...]:
         return tuple(getattr(self.head, "layers", ()))
 

@@ -101,11 +101,13 @@ class LoraLinear(nn.Module):
 
 
 def transformer_blocks(encoder: nn.Module, depth: int | None, model: str) -> nn.ModuleList:
-    """The encoder's ``depth`` repeated blocks: the first ``nn.ModuleList`` of that length holding linears."""
+    """The encoder's ``depth`` repeated blocks: the first ``nn.ModuleList`` of that length whose members hold the
+    same linears (a list of unlike layers, such as CROMA's ``[attention, feed-forward]`` pair, is no block list)."""
     for module in encoder.modules():
-        if isinstance(module, nn.ModuleList) and depth and len(module) == depth \
-                and any(block_linears(block) for block in module):
-            return module
+        if isinstance(module, nn.ModuleList) and depth and len(module) == depth:
+            layouts = {tuple(block_linears(block)) for block in module}
+            if len(layouts) == 1 and () not in layouts:
+                return module
     raise TrtbenchError(f"{model} has no {depth or 'known number of'} transformer blocks to put LoRA adapters on",
                         "use --regime full or frozen for this model")
 

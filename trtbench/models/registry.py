@@ -53,6 +53,11 @@ class ModelFacts:
     from_scratch: bool = False  # a baseline trained from scratch: `train` needs no --checkpoint/--random-init
     statistics: tuple[float, float] | None = None  # (mean, std) of every band when the weights fix the
     # normalisation (SSL4EO-S12: reflectance / 10000); None: the sensor table's per-band statistics
+    band_statistics: Mapping[str, Mapping[str, tuple[float, float]]] | None = None  # sensor table -> band ->
+    # (mean, std) the weights were pretrained with, per modality (TerraMind); None: the sensor table's
+    sensor: str = "sentinel-2-l2a"  # the band table a model is built on when none is named (`export`, `bench`,
+    # `flops`, the GFLOPs column): the one its weights were pretrained on
+    bands: tuple[str, ...] | None = None  # its bands of that table when not all of them (CROMA: no B10)
     builds_from_metadata: bool = False  # ENCODER builder takes the ModelMetadata (band split per modality,
     # frames) instead of the band count
 

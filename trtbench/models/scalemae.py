@@ -94,5 +94,6 @@ for _variant, _weights in (("large", "Scale-MAE ViT-L/16 fMoW RGB (torchgeo Scal
         embed_dim=_size.dim, depth=_size.depth, upernet_layers=tap_layers(_size.depth), official_weights=_weights,
         source="arXiv:2212.14532; bair-climate-initiative/scale-mae scalemae/models_vit.py, "
                "scalemae/util/pos_embed.py, scalemae/models_mae.py; torchgeo torchgeo/models/scale_mae.py",
+        sensor="naip", bands=("red", "green", "blue"),   # a high-resolution RGB table, as fMoW's imagery
     ), aliases=(_variant,), default=_variant == "large", official_state=scalemae_state)(
         lambda bands=3, size=_size: build_scalemae(size, bands))

@@ -73,7 +73,8 @@ _SOURCE = ("arXiv:2211.07044; zhu-xlab/SSL4EO-S12 linear_BE_moco.py; torchgeo to
            "(ViTSmall16_Weights), torchgeo/models/resnet.py (ResNet50_Weights); timm vision_transformer.py, resnet.py")
 _BANDS = "fixed: the 13 Sentinel-2 L1C bands B01..B12 (B8A after B08, with B10), in that order"
 _COMMON = dict(family="ssl4eo", label="SSL4EO-S12", kind=ENCODER, input_size=224, band_convention=_BANDS,
-               wavelength_units=None, normalisation=NORMALISATION, source=_SOURCE, statistics=STATISTICS)
+               wavelength_units=None, normalisation=NORMALISATION, source=_SOURCE, statistics=STATISTICS,
+               sensor="sentinel-2-l1c")
 
 for _variant, _name, _weights in (("small", "ssl4eo_vit_small", "torchgeo ViTSmall16_Weights.SENTINEL2_ALL_{MOCO,"
                                    "DINO,MAE} (vit_small_patch16_224_sentinel2_all_*.pth, B13_vits16_mae_ep99_enc.pth)"),

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from ..cli_options import EXIT_PARTIAL, check_outputs, emit_json, human_output, json_option
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    from ..metadata import ModelMetadata
+    from .scene import PredictOptions
 
 
 @click.command("predict")
@@ -35,6 +44,8 @@ from ..errors import InputError
 @click.option("--bands", help="Band-agnostic artifacts: comma-separated bands of --sensor to use, in order.")
 @click.option("--wavelengths", help="Band-agnostic artifacts: centre wavelengths in µm, one per band.")
 @click.option("--nodata", type=float, help="Input value to treat as missing when the scene declares none.")
+@click.option("--dates", help="Time series: the frames' dates, comma-separated in frame order (2020-06-01,2020-07-01); "
+                              "wins over the dates in file names and tags.")
 @click.option("--compress", default="deflate", show_default=True,
               help="COG codec: deflate (read everywhere), zstd (faster and smaller; GDAL >= 2.3 readers) or lzw.")
 @click.option("--resume", is_flag=True, help="Continue interrupted runs (same artifact, scenes and options).")
@@ -45,14 +56,19 @@ from ..errors import InputError
 def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | None, overlap: int | None, batch: int,
             backend: str, runtime_precision: str, threads: int | None, probabilities: bool, data_bands: str | None, sensor: str | None,
             bands: str | None, wavelengths: str | None, nodata: float | None, compress: str, resume: bool, workers: int, scheduler: str | None, quiet: bool,
-            json_path: str | None, strict_bands: bool) -> None:
+            json_path: str | None, strict_bands: bool, dates: str | None) -> None:
     """Map SCENES (GeoTIFFs or quoted globs) with ARTIFACT into Cloud-Optimized GeoTIFFs.
+
+    A time series is one scene argument of one file per date (d1.tif,d2.tif); a multi-modal scene is one file
+    per modality (s2=A.tif s1=B.tif). Either is mapped as one VRT stacking the files (OUTPUT/.trtbench-stacks/).
 
     Exit code 0 when every scene is mapped, 2 on a user mistake (for many scenes: when every scene
     failed on one), 3 when some scenes of many failed (each is listed on one line; the others are complete).
     """
+    from ..acquisition import parse_dates
     from ..bands import parse_wavelengths
     from ..stac.scenes import is_stac_scene, stac_scenes
+    from ..stacks import is_group
     from .many import expand_scenes, predict_many
     from .scene import PredictOptions, artifact_metadata
     from .upload import stage_output
@@ -62,14 +78,24 @@ def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | No
 
     artifact = str(resolve_artifact(artifact))   # an MLM item (`trtbench stac`) stands for its artifact
     waves = parse_wavelengths(wavelengths)
+    frame_dates = parse_dates(dates)
     options = PredictOptions(tile=tile, overlap=overlap, batch=batch, backend=backend,
                              precision=runtime_precision, threads=threads,
                              probabilities=probabilities, data_bands=_names(data_bands), sensor=sensor,
                              bands=_names(bands), wavelengths=tuple(waves) if waves else None, nodata=nodata,
-                             compress=compress, resume=resume, strict_bands=strict_bands)
+                             compress=compress, resume=resume, strict_bands=strict_bands,
+                             dates=tuple(d.isoformat() for d in frame_dates) if frame_dates else None)
     local_dir, publish = stage_output(out_dir)   # s3://: written locally, uploaded when complete
+    item_bands = None
     if any(is_stac_scene(s) for s in scenes):   # STAC items: their band assets stacked into one VRT each
-        scenes = stac_scenes(scenes, options.bind(artifact_metadata(artifact)), local_dir)
+        stac = stac_scenes(scenes, options, artifact_metadata(artifact), local_dir)
+        scenes, options, item_bands = stac.scenes, stac.options, stac.choice
+    if item_bands:   # a band-agnostic artifact took the bands the items offer: said, never silently
+        click.echo(item_bands.line(), err=True)
+        if item_bands.warning:
+            click.echo(f"warning: {item_bands.warning}", err=True)
+    if any(is_group(s) for s in scenes):   # time series / modalities: one VRT per scene, its files stacked
+        scenes = _stacked_scenes(artifact_metadata(artifact), options, scenes, Path(local_dir), frame_dates)
     result = predict_many(artifact, expand_scenes(scenes), local_dir, options, workers=workers, scheduler=scheduler,
                           progress=not quiet)
     publish(result)
@@ -86,7 +112,8 @@ def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | No
         click.echo(f"FAILED {scene}: {failure.line()}", err=True)
     emit_json(json_path, lambda: {"done": result.done,
                                   "failed": {scene: {"problem": f.problem, "fix": f.fix}
-                                             for scene, f in result.failed.items()}})
+                                             for scene, f in result.failed.items()}}
+              | ({"stac_bands": item_bands.as_dict()} if item_bands else {}))
     if not result.failed:
         return
     total = len(result.done) + len(result.failed)
@@ -94,6 +121,22 @@ def predict(artifact: str, scenes: tuple[str, ...], out_dir: str, tile: int | No
         raise InputError(f"all {total} scenes failed", "fix each scene named above and run again")
     click.echo(f"{len(result.done)} of {total} scenes done, {len(result.failed)} failed", err=True)
     raise click.exceptions.Exit(EXIT_PARTIAL)
+
+
+def _stacked_scenes(meta: ModelMetadata, options: PredictOptions, scenes: Sequence[str], out_dir: Path,
+                    dates: Sequence[date] | None) -> list[str]:
+    """Scenes with each series or modality set replaced by its VRT in ``OUTPUT/.trtbench-stacks/`` (kept for
+    ``--resume``); a folder this call made is removed again when a later scene's files are refused."""
+    from ..stacks import STACK_FOLDER, stack_inputs
+
+    made = next((p for p in (out_dir, out_dir / STACK_FOLDER) if not p.exists()), None)
+    try:
+        return stack_inputs(options.bind(meta), scenes, out_dir / STACK_FOLDER, dates, options.data_bands,
+                            options.strict_bands)
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
 
 
 def _names(value: str | None) -> tuple[str, ...] | None:

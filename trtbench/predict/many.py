@@ -18,6 +18,7 @@ import contextlib
 import glob
 import logging
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,12 +26,16 @@ from typing import Any
 
 from tqdm import tqdm
 
+from ..artifact import artifact_sha256
 from ..errors import InputError, TrtbenchError
-from ..fileio import check_writable, file_sha256
+from ..fileio import check_writable
 from ..remote import RemoteRaster, is_remote
+from ..stac.scenes import VRT_FOLDER
+from ..stacks import STACK_FOLDER
 from .scene import PredictOptions, artifact_metadata, check_output_dir, predict_scene
 
 PROGRESS_TOPIC = "trtbench-predict-rows"
+STAGED_INPUTS = (VRT_FOLDER, STACK_FOLDER)   # folders of input VRTs predict writes into the output folder before mapping
 
 
 @dataclass(frozen=True)
@@ -88,13 +93,14 @@ def predict_many(artifact: str | Path, scenes: Sequence[Path], out_dir: str | Pa
 
     The artifact, band set, tiling options and output folder are checked before any folder is made or
     any cluster starts; an output folder this call created is removed again when nothing was written
-    into it (a failed run leaves no empty ``out/`` behind).
+    into it (a failed run leaves no empty ``out/`` behind). A folder holding only the VRTs staged for STAC
+    items counts as created here: those inputs were written into it just before (``predict`` stages them).
     """
     options.resolved(options.bind(artifact_metadata(artifact)))   # a bad artifact, band set or tiling: no work
     if workers < 1:
         raise InputError(f"--workers must be at least 1, got {workers}", "pass --workers 1 or more")
     out_dir = check_writable(out_dir, "folder", option="-o")
-    created = not out_dir.exists()
+    created = not out_dir.exists() or _holds_only_staged_inputs(out_dir)
     try:
         result = _predict_all(artifact, scenes, out_dir, options, workers, scheduler, progress)
     except BaseException:
@@ -108,7 +114,7 @@ def predict_many(artifact: str | Path, scenes: Sequence[Path], out_dir: str | Pa
 def _predict_all(artifact: str | Path, scenes: Sequence[Path], out_dir: Path, options: PredictOptions,
                  workers: int, scheduler: str | None, progress: bool) -> BatchResult:
     check_output_dir(out_dir)
-    digest = file_sha256(artifact)
+    digest = artifact_sha256(artifact)
     if len(scenes) == 1 and scheduler is None:
         return BatchResult(done={str(scenes[0]): predict_scene(artifact, scenes[0], out_dir, options,
                                                                progress=progress, artifact_hash=digest)})
@@ -120,14 +126,26 @@ def _predict_all(artifact: str | Path, scenes: Sequence[Path], out_dir: Path, op
 
 
 def _remove_if_empty(folder: Path, created: bool) -> None:
-    """Remove ``folder`` (and empty folders inside it) if this run created it and wrote nothing that stayed."""
+    """Remove ``folder`` (and empty folders inside it) if this run created it and wrote nothing that stayed.
+
+    Staged input VRTs go too, but only when nothing else stayed: beside a failed scene's resume state they are
+    kept, since ``--resume`` recognises the scene by its VRT's identity."""
     if not created or not folder.is_dir():
         return
     for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: len(p.parts), reverse=True):
         with contextlib.suppress(OSError):
             sub.rmdir()   # only succeeds when empty
+    if _holds_only_staged_inputs(folder):
+        for staged in STAGED_INPUTS:
+            shutil.rmtree(folder / staged, ignore_errors=True)
     with contextlib.suppress(OSError):
         folder.rmdir()
+
+
+def _holds_only_staged_inputs(folder: Path) -> bool:
+    """Whether ``folder`` holds input VRTs predict staged and nothing else (an empty folder is the user's)."""
+    entries = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+    return bool(entries) and all(name in STAGED_INPUTS for name in entries)
 
 
 def _one_line(text: str) -> str:

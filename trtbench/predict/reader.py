@@ -13,11 +13,20 @@ from pathlib import Path
 
 import numpy as np
 
+from ..acquisition import Acquisition, check_acquisition, parse_date
 from ..errors import InputError
 from ..metadata import ModelMetadata
-from ..preprocess import normalize
-from ..raster import FROM_OPTION, colour_names, gdal_reason, match_bands, open_raster
-from ..remote import RemoteRaster, RemoteUnavailable, as_raster_path, remote_error, remote_identity
+from ..preprocess import channel_statistics, normalize
+from ..raster import FROM_OPTION, colour_names, gdal_reason, open_raster
+from ..remote import (
+    RemoteRaster,
+    RemoteUnavailable,
+    as_raster_path,
+    remote_error,
+    remote_identity,
+    remote_sources,
+)
+from ..stacks import read_input
 from .plan import WindowPlan
 
 
@@ -41,32 +50,41 @@ class SceneInfo:
     indexes: tuple[int, ...]  # 1-based rasterio band indexes, in the model's band order
     band_match: str = FROM_OPTION   # how the bands were found (trtbench.raster.BandMatch.source)
     band_warning: str | None = None  # set when their order was assumed
+    acquisition: Acquisition = Acquisition()   # frame dates and centre (inputs of a TL artifact)
 
 
 def scene_info(path: str | Path, meta: ModelMetadata, data_bands: Sequence[str] | None = None,
-               nodata: float | None = None, strict_bands: bool = False) -> SceneInfo:
-    """Open the header, map the file's bands to the model's, decide the nodata value."""
+               nodata: float | None = None, strict_bands: bool = False,
+               dates: Sequence[str] | None = None) -> SceneInfo:
+    """Open the header, map the file's bands to the model's (every date's for a time series:
+    :func:`trtbench.stacks.read_input`), decide the nodata value, and read the acquisition (``dates``: ISO
+    dates of the frames, ``--dates``), refused here, before any work, where the artifact needs what is missing."""
     with open_raster(path) as ds:
-        if ds.count < meta.num_bands:
-            raise InputError(f"{path} has {ds.count} band(s) but the model needs {meta.num_bands} "
-                             f"({', '.join(meta.bands)})", "pass a scene with the model's bands")
+        if ds.count < meta.channels:
+            raise InputError(f"{path} has {ds.count} band(s) but the model needs {meta.channels} "
+                             f"({', '.join(meta.bands)}" + (f" x {meta.num_frames} dates)" if meta.num_frames > 1
+                                                             else ")"), "pass a scene with the model's bands")
         value = nodata if nodata is not None else ds.nodata if ds.nodata is not None else meta.nodata
         if data_bands and all(b.isdigit() for b in data_bands):
             indexes = _by_index(meta, ds.count, data_bands)
             return SceneInfo(as_raster_path(path), ds.height, ds.width, ds.crs, ds.transform, value, indexes)
-        match = match_bands(meta, ds.count, ds.descriptions, colour_names(ds.colorinterp), data_bands,
-                            strict=strict_bands, path=path)
+        view = read_input(meta, ds.count, ds.descriptions, colour_names(ds.colorinterp), ds.tags(),
+                          (ds.crs, ds.transform, ds.width, ds.height), file_bands=data_bands, strict=strict_bands,
+                          dates=[parse_date(d) for d in dates] if dates else None, path=path)
+        check_acquisition(meta, view.acquisition, view.name)
         return SceneInfo(as_raster_path(path), ds.height, ds.width, ds.crs, ds.transform, value,
-                         tuple(i + 1 for i in match.indices), match.source, match.warning)
+                         tuple(i + 1 for i in view.match.indices), view.match.source, view.match.warning,
+                         view.acquisition)
 
 
 def _by_index(meta: ModelMetadata, count: int, data_bands: Sequence[str]) -> tuple[int, ...]:
     """``--data-bands 3,2,1``: the file's 1-based band numbers holding the model's bands, in model order."""
     indexes = tuple(int(b) for b in data_bands)
-    if len(indexes) != meta.num_bands or not all(1 <= i <= count for i in indexes):
-        raise InputError(f"--data-bands {','.join(data_bands)} does not pick {meta.num_bands} of the file's "
-                         f"{count} bands for {', '.join(meta.bands)}",
-                         f"give {meta.num_bands} band numbers between 1 and {count}, in the model's band order")
+    if len(indexes) != meta.channels or not all(1 <= i <= count for i in indexes):
+        raise InputError(f"--data-bands {','.join(data_bands)} does not pick {meta.channels} of the file's "
+                         f"{count} bands for {', '.join(meta.bands)}" +
+                         (f" x {meta.num_frames} dates" if meta.num_frames > 1 else ""),
+                         f"give {meta.channels} band numbers between 1 and {count}, in the model's channel order")
     return indexes
 
 
@@ -76,7 +94,7 @@ def read_tiles(info: SceneInfo, meta: ModelMetadata, plan: WindowPlan, start_row
     Each tile row is one windowed read of a ``tile``-high strip (the model's bands only), normalised
     once and reflect-padded to the plan's padded width; tiles are slices of it. Memory: one strip.
     """
-    mean = np.asarray(meta.mean, np.float32)[:, None, None]
+    mean = channel_statistics(meta)[0][:, None, None]
     with open_raster(info.path) as ds:
         for row in range(start_row, plan.rows):
             y0, _ = plan.origin(row, 0)
@@ -96,8 +114,8 @@ def _read_rows(ds, info: SceneInfo, y0: int, y1: int) -> np.ndarray:
     try:
         return ds.read(info.indexes, window=Window(0, y0, info.width, y1 - y0), out_dtype=np.float32)
     except RasterioError as exc:
-        if isinstance(info.path, RemoteRaster):   # a cut connection is not a corrupt file
-            _raise_if_unreachable(info.path, exc)
+        for source in remote_sources(info.path):   # a cut connection is not a corrupt file (nor a VRT's source)
+            _raise_if_unreachable(source, exc)
         raise InputError(f"{info.path} is corrupt near rows {y0}-{y1}: {gdal_reason(exc)}",
                          "re-download or re-create the scene; its header reads but its pixels do not") from None
 

@@ -20,11 +20,12 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..artifact import read_artifact_metadata
+from ..acquisition import Acquisition
+from ..artifact import artifact_sha256, read_artifact_metadata
 from ..backends import Runner, check_runtime_precision, effective_precision, runner_for_artifact
 from ..bands import bind_bands, model_feed
 from ..errors import InputError, TrtbenchError
-from ..fileio import atomic_output, file_sha256
+from ..fileio import atomic_output
 from ..metadata import ModelMetadata
 from ..remote import RemoteRaster, RemoteUnavailable, as_raster_path, remote_identity
 from .background import Prefetcher, WriteBehind
@@ -55,6 +56,7 @@ class PredictOptions:
     wavelengths: tuple[float, ...] | None = None
     nodata: float | None = None
     strict_bands: bool = False       # refuse scenes that name no band instead of assuming their order
+    dates: tuple[str, ...] | None = None   # time series: ISO dates of the frames (--dates), else the scene's own
     resume: bool = False
     compress: str = "deflate"        # COG codec: deflate (every reader), zstd (faster, smaller) or lzw
     gdal_cache_mb: int = 64          # bounded, so memory does not grow with the scene (rasterio takes bytes)
@@ -162,13 +164,13 @@ class SceneJob:
         check_output_dir(out_dir)
         channels = output_channels(meta)
         products = products_for(meta, channels, opts.probabilities)
-        info = scene_info(scene, meta, opts.data_bands, opts.nodata, opts.strict_bands)
+        info = scene_info(scene, meta, opts.data_bands, opts.nodata, opts.strict_bands, opts.dates)
         scale = output_scale(meta)
         grid = _output_grid(info, scale)
         # Read in whole output cells (the last ones reflect-padded); blend on the output grid.
         plan = WindowPlan(grid.height * scale, grid.width * scale, opts.tile, opts.overlap)
         blend_plan = WindowPlan(grid.height, grid.width, opts.tile // scale, opts.overlap // scale)
-        digest = artifact_hash or file_sha256(artifact)
+        digest = artifact_hash or artifact_sha256(artifact)
         state = RunState(work_dir_for(out_dir, scene.stem), _fingerprint(digest, info, opts, products))
         works = [WorkRaster(state.dir / f"{p.name}.raw", p, grid.height, grid.width) for p in products]
         return cls(artifact, digest, meta, opts, info, plan, grid, output_paths(out_dir, scene, products), state,
@@ -239,7 +241,7 @@ class SceneJob:
                 "precision": effective_precision(opts.backend, opts.precision)}
             for row, row_tiles in _rows(iter(tiles), plan, first_row, timings):
                 for batch, last in _chunks(row_tiles, opts.batch):
-                    logits = _infer(runner, meta, batch, timings)
+                    logits = _infer(runner, meta, batch, timings, self.info.acquisition)
                     tick = time.perf_counter()
                     writer.submit((row, batch, logits, last))
                     timings["wait_for_output"] += time.perf_counter() - tick
@@ -279,7 +281,7 @@ class SceneJob:
             "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch, "tiles": self.plan.tiles,
             "resumed_from_tile_row": first_row or None,
             "pixels": info.width * info.height, "valid_pixels": valid, "all_nodata": valid == 0,
-            "band_match": info.band_match, "warnings": warnings,
+            "band_match": info.band_match, "warnings": warnings, "acquisition": info.acquisition.to_dict(),
             "km2": None if pixel_km2 is None else round(valid * pixel_km2, 3),
             "fingerprint": json.loads(self.state.fingerprint),
         }
@@ -304,9 +306,11 @@ def _chunks(items: list[Tile], size: int) -> Iterator[tuple[list[Tile], bool]]:
         yield items[start:start + size], start + size >= len(items)
 
 
-def _infer(runner: Runner, meta: ModelMetadata, batch: list[Tile], timings: dict[str, float]) -> np.ndarray:
-    """The artifact's raw first output for ``batch`` (logits or values), timed."""
-    feed = model_feed(meta, np.stack([t.pixels for t in batch]))
+def _infer(runner: Runner, meta: ModelMetadata, batch: list[Tile], timings: dict[str, float],
+           acquisition: Acquisition | None = None) -> np.ndarray:
+    """The artifact's raw first output for ``batch`` (logits or values), timed; ``acquisition`` fills a TL
+    artifact's dates and location (the scene's centre)."""
+    feed = model_feed(meta, np.stack([t.pixels for t in batch]), acquisition)
     tick = time.perf_counter()
     try:
         outputs = runner.infer(feed)[meta.outputs[0]]
@@ -331,7 +335,8 @@ def _fingerprint(artifact_hash: str, info: SceneInfo, opts: PredictOptions, prod
         scene = {"scene": str(info.path.resolve()), "scene_size": stat.st_size, "scene_mtime_ns": stat.st_mtime_ns}
     return {"artifact_sha256": artifact_hash, **scene, "tile": opts.tile, "overlap": opts.overlap, "batch": opts.batch,
             "backend": opts.backend, "precision": opts.precision, "bands": list(info.indexes), "nodata": info.nodata,
-            "products": [p.name for p in products], "compress": opts.compress}
+            "products": [p.name for p in products], "compress": opts.compress,
+            **({"dates": list(opts.dates)} if opts.dates else {})}
 
 
 def _valid_pixels(work: WorkRaster) -> int:

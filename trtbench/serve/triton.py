@@ -19,6 +19,8 @@ the ``ModelConfig`` message of ``model_config.proto``)::
 - The trtbench metadata (bands, normalisation, task, classes) travels as the ``trtbench.metadata`` parameter,
   and for an engine the sidecar's facts (TensorRT version, GPU, compute capability, precision, hash) as
   parameters too; the sidecar file is kept beside the plan, so ``trtbench`` can still check the engine.
+- An ONNX model over 2 GB comes with its external data file (``NAME.onnx.data``): it is copied into the version
+  folder beside ``model.onnx`` under the name the graph records, where ONNX Runtime looks for it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from pathlib import Path
 from ..artifact import read_artifact_metadata
 from ..engine_meta import EngineSidecar, is_engine_path, read_sidecar, sidecar_path, verify_engine_file
 from ..errors import InputError
+from ..external_data import copy_onnx
 from ..metadata import ModelMetadata
 from ..signature import engine_source_onnx, onnx_signature
 
@@ -121,7 +124,10 @@ def write_repository(artifact: str | Path, repo: str | Path, options: ServeOptio
         version = work / VERSION
         version.mkdir()
         model_file = version / ("model.plan" if sidecar else "model.onnx")
-        shutil.copyfile(artifact, model_file)
+        if sidecar:
+            shutil.copyfile(artifact, model_file)
+        else:   # with its external data file, under the name its graph records (ONNX Runtime finds it there)
+            copy_onnx(artifact, model_file)
         if sidecar:
             shutil.copyfile(sidecar_path(artifact), version / "model.plan.json")
         (work / "config.pbtxt").write_text(config)

@@ -12,8 +12,13 @@ Choices the MLM vocabulary forces, recorded here so nobody has to guess them:
 
 - the MLM task enum has no "feature extraction": an embedding artifact is tagged ``similarity-search``,
   what its features serve, and its output ``dim_order`` names the ``embedding`` dimension;
-- ``mlm:memory_size`` is the artifact's size in bytes (the weights an ONNX file or engine holds; what loading
-  it takes at least, before activations);
+- ``mlm:memory_size`` is the artifact's size in bytes (the weights an ONNX file or engine holds, with an ONNX
+  model's external data file; what loading it takes at least, before activations);
+- an ONNX model over 2 GB is two files (``model.onnx`` + ``model.onnx.data``, :mod:`trtbench.external_data`):
+  the ``.onnx`` is the ``mlm:model`` asset and each external data file is an asset of its own (role
+  ``weights``, no ``mlm:artifact_type``, which MLM reserves for the model asset) with its own
+  ``file:size`` and ``file:checksum``, so each file is verified as the file extension means it; a reader
+  of the item checks them all before running the model;
 - ``mlm:framework_version`` of an ONNX file is the first ONNX release that reads it (IR version and opset), of
   an engine the TensorRT version that built it (semantic-version form: ``10.15.1+29``);
 - ``mlm:accelerator`` is ``null`` for ONNX files (they run on CPU, and on GPUs where a provider exists) and
@@ -29,15 +34,17 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ..artifact import read_artifact_metadata
+from ..artifact import artifact_bytes, read_artifact_metadata
 from ..engine_meta import EngineSidecar, is_engine_path, read_sidecar, sidecar_path, verify_engine_file
 from ..errors import InputError
+from ..external_data import check_onnx_files
 from ..fileio import file_sha256
 from ..metadata import ModelMetadata
 from ..signature import engine_source_onnx, onnx_signature
 from .schema import CLASSIFICATION_SCHEMA, EO_SCHEMA, FILE_SCHEMA, MLM_SCHEMA, STAC_VERSION
 
 MODEL_ROLE = "mlm:model"
+DATA_ROLE = "weights"   # an ONNX model's external data file (STAC's common asset role for model weights)
 SHA256_MULTIHASH = "1220"   # multihash prefix: sha2-256 (0x12), 32 bytes (0x20)
 # The eo extension's common band names (eo v1.1.0 README); a band alias among them becomes its common_name.
 EO_COMMON_NAMES = ("coastal", "blue", "green", "red", "rededge", "yellow", "pan", "nir", "nir08", "nir09",
@@ -76,7 +83,7 @@ def mlm_item(artifact: str | Path, href: str | None = None) -> dict[str, Any]:
         "mlm:framework": "TensorRT" if sidecar else "ONNX",
         "mlm:framework_version": _semver(sidecar.runtime.tensorrt_version) if sidecar else _onnx_release(artifact),
         **({"mlm:total_parameters": _parameters(onnx_file)} if onnx_file else {}),
-        "mlm:memory_size": artifact.stat().st_size,
+        "mlm:memory_size": artifact_bytes(artifact),
         "mlm:pretrained": bool(meta.checkpoint),   # seeded random weights: from scratch, source null
         "mlm:pretrained_source": meta.checkpoint,
         "mlm:batch_size_suggestion": _batch_suggestion(sidecar),
@@ -150,7 +157,24 @@ def artifact_from_item(path: str | Path) -> Path:
     if checksum and checksum != SHA256_MULTIHASH + file_sha256(target):
         raise InputError(f"{target} differs from the file {path} describes (file:checksum mismatch)",
                          "regenerate the item with `trtbench stac`, or restore the artifact it describes")
+    if not is_engine_path(target):
+        _check_data_assets(path, item, target)
     return target
+
+
+def _check_data_assets(item_path: Path, item: dict[str, Any], model: Path) -> None:
+    """The model's external data files, whole (:func:`check_onnx_files`) and, where the item lists them as
+    ``weights`` assets beside the model, with the checksums it records."""
+    data_files = {f.resolve(): f for f in check_onnx_files(model)[1:]}
+    for asset in item.get("assets", {}).values():
+        if not isinstance(asset, dict) or MODEL_ROLE in asset.get("roles", []) or \
+                DATA_ROLE not in asset.get("roles", []) or not asset.get("file:checksum"):
+            continue
+        target = (item_path.parent / str(asset.get("href", "")).removeprefix("file://")).resolve()
+        if target in data_files and asset["file:checksum"] != SHA256_MULTIHASH + file_sha256(target):
+            raise InputError(f"{target} (the weights of {model.name}) differs from the file {item_path} describes "
+                             "(file:checksum mismatch)", "restore the pair the item describes, or regenerate the "
+                             "item with `trtbench stac`")
 
 
 def resolve_artifact(path: str | Path) -> Path:
@@ -254,9 +278,18 @@ def _assets(artifact: Path, sidecar: EngineSidecar | None, href: str | None) -> 
         "file:checksum": SHA256_MULTIHASH + file_sha256(artifact),
     }
     assets = {"model": model}
+    base = (href or artifact.name)[: -len(artifact.name)] if (href or artifact.name).endswith(artifact.name) else ""
+    data_files = [] if sidecar else check_onnx_files(artifact)[1:]
+    if data_files:
+        model["roles"] = [MODEL_ROLE]   # the graph; the weights are in the data file(s)
+    for i, data in enumerate(data_files):
+        assets["weights" if i == 0 else f"weights-{i + 1}"] = {
+            "href": base + data.relative_to(artifact.parent).as_posix(),
+            "title": f"external data of {artifact.name} (its weights; keep it beside the model)",
+            "type": "application/octet-stream", "roles": [DATA_ROLE],
+            "file:size": data.stat().st_size, "file:checksum": SHA256_MULTIHASH + file_sha256(data)}
     if sidecar:
         side = sidecar_path(artifact)
-        base = (href or artifact.name)[: -len(artifact.name)] if (href or artifact.name).endswith(artifact.name) else ""
         assets["sidecar"] = {"href": base + side.name, "title": "trtbench engine sidecar (TensorRT version, GPU, "
                              "profiles, metadata)", "type": "application/json", "roles": ["metadata"],
                              "file:size": side.stat().st_size, "file:checksum": SHA256_MULTIHASH + file_sha256(side)}

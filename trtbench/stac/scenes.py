@@ -3,7 +3,8 @@
 ``trtbench predict model.onnx item.json`` (a STAC Item, an ItemCollection or search result, a local file or a
 URL) picks, for each of the model's bands, the item's asset that holds that band: by the asset's band metadata
 (``eo:bands`` of the eo extension, or STAC 1.1 ``bands`` with ``eo:common_name``/``eo:center_wavelength``),
-matched on the band's name, its common name, else its centre wavelength (within ``WAVELENGTH_TOLERANCE`` µm).
+matched on the band's name, its common name, else its centre wavelength (:func:`~.band_choice.find_asset`). A
+band-agnostic artifact given no ``--bands`` takes the bands the items offer (:mod:`trtbench.stac.band_choice`).
 The chosen assets are stacked into a GDAL VRT on the grid of the finest one: GDAL resamples the coarser bands
 on the fly (``ComplexSource`` with ``resampling="nearest"``) and reads them by range requests through
 /vsicurl/ or /vsis3/, so nothing is downloaded whole. The VRT names each band (its description), so the usual
@@ -18,16 +19,20 @@ from __future__ import annotations
 import json
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape
 
 from ..errors import InputError
 from ..metadata import ModelMetadata
 from ..raster import open_raster
 from ..remote import as_raster_path, is_remote
+from .band_choice import BandChoice, choose_item_bands, find_asset
 
-WAVELENGTH_TOLERANCE = 0.025   # µm: Sentinel-2's B8A (0.865) and B08 (0.842) stay apart
+if TYPE_CHECKING:
+    from ..predict.scene import PredictOptions
+
 VRT_FOLDER = ".trtbench-stac"
 
 
@@ -44,16 +49,40 @@ def is_stac_scene(arg: str) -> bool:
     return isinstance(data, dict) and data.get("type") in ("Feature", "FeatureCollection")
 
 
-def stac_scenes(args: list[str] | tuple[str, ...], meta: ModelMetadata, out_dir: str | Path) -> list[str]:
-    """``args`` with every STAC Item / ItemCollection replaced by one VRT per item (in ``out_dir``)."""
-    scenes: list[str] = []
+@dataclass(frozen=True)
+class StacScenes:
+    """STAC arguments resolved: the scenes (one VRT per item), the options bound to the band set the items
+    were stacked for, and, for a band-agnostic artifact, the band choice made from the items (else None)."""
+
+    scenes: list[str]
+    options: PredictOptions
+    choice: BandChoice | None = None
+
+
+def stac_scenes(args: list[str] | tuple[str, ...], options: PredictOptions, meta: ModelMetadata,
+                out_dir: str | Path) -> StacScenes:
+    """``args`` with every STAC Item / ItemCollection replaced by one VRT per item (in ``out_dir``).
+
+    A band-agnostic artifact given no ``--bands``/``--wavelengths`` takes the bands the items offer
+    (:mod:`trtbench.stac.band_choice`); the returned options carry that choice to every scene.
+    """
+    items = [(arg, _items(arg)) for arg in args if is_stac_scene(arg)]
+    choice = None
+    if meta.band_mode == "dynamic" and not options.bands and not options.wavelengths and items:
+        choice = choose_item_bands([item for _, found in items for item, _ in found], meta, options.sensor)
+        options = replace(options, sensor=choice.sensor, bands=choice.bands)
+    bound = options.bind(meta)
+    planned: list[str | tuple[str, str]] = []   # a plain scene argument, or (VRT file name, VRT text)
+    by_arg = dict(items)
     for arg in args:
-        if not is_stac_scene(arg):
-            scenes.append(arg)
-            continue
-        for item, base in _items(arg):
-            scenes.append(str(item_vrt(item, base, meta, Path(out_dir) / VRT_FOLDER)))
-    return scenes
+        if arg in by_arg:
+            planned.extend(item_vrt(item, base, bound) for item, base in by_arg[arg])
+        else:
+            planned.append(arg)
+    # Written only once every item's assets were found and read: a refused item leaves no VRT behind.
+    folder = Path(out_dir) / VRT_FOLDER
+    scenes = [p if isinstance(p, str) else str(write_vrt(folder, *p)) for p in planned]
+    return StacScenes(scenes, options, choice)
 
 
 def _items(arg: str) -> list[tuple[dict[str, Any], str]]:
@@ -74,34 +103,16 @@ def _items(arg: str) -> list[tuple[dict[str, Any], str]]:
     return [(item, base) for item in items]
 
 
-def _asset_bands(asset: dict[str, Any]) -> list[dict[str, Any]]:
-    """An asset's bands as (name, common_name, center_wavelength) records, from eo:bands or STAC 1.1 bands."""
-    if "eo:bands" in asset:
-        return [{"name": b.get("name"), "common_name": b.get("common_name"),
-                 "center_wavelength": b.get("center_wavelength")} for b in asset["eo:bands"]]
-    return [{"name": b.get("name"), "common_name": b.get("eo:common_name"),
-             "center_wavelength": b.get("eo:center_wavelength")} for b in asset.get("bands", [])]
-
-
 def band_assets(item: dict[str, Any], base: str, meta: ModelMetadata) -> list[tuple[str, str]]:
     """For each model band, in order: (band name, absolute href of the single-band asset holding it)."""
-    item_id = item.get("id", "?")
-    candidates = [(key, asset, _asset_bands(asset)) for key, asset in item.get("assets", {}).items()
-                  if isinstance(asset, dict) and len(_asset_bands(asset)) == 1]
     chosen = []
     for band in meta.sensor_table().bands:
-        def hit(record: dict[str, Any], band=band) -> bool:
-            names = [n for n in (record["name"], record["common_name"]) if n]
-            wavelength = record["center_wavelength"]
-            return any(band.matches(n) for n in names) or (
-                isinstance(wavelength, int | float) and abs(wavelength - band.wavelength) <= WAVELENGTH_TOLERANCE)
-
-        found = [(key, asset) for key, asset, bands in candidates if hit(bands[0])]
-        if not found:
-            raise InputError(f"STAC item {item_id} has no asset for band {band.name} ({band.wavelength} µm)",
+        found = find_asset(item, band)
+        if found is None:
+            raise InputError(f"STAC item {item.get('id', '?')} has no asset for band {band.name} ({band.wavelength} µm)",
                              f"the model needs {', '.join(meta.bands)}: pass items with those bands as assets "
                              "(described by eo:bands or bands)")
-        chosen.append((band.name, _absolute(found[0][1]["href"], base)))
+        chosen.append((band.name, _absolute(found[1]["href"], base)))
     return chosen
 
 
@@ -113,8 +124,9 @@ def _absolute(href: str, base: str) -> str:
     return str(Path(base).parent / href)
 
 
-def item_vrt(item: dict[str, Any], base: str, meta: ModelMetadata, folder: Path) -> Path:
-    """The VRT stacking the item's assets for ``meta``'s bands on the finest asset's grid."""
+def item_vrt(item: dict[str, Any], base: str, meta: ModelMetadata) -> tuple[str, str]:
+    """The VRT stacking the item's assets for ``meta``'s bands on the finest asset's grid: its file name (the
+    item's id) and its text."""
     bands = band_assets(item, base, meta)
     headers = []
     for name, href in bands:
@@ -129,10 +141,15 @@ def item_vrt(item: dict[str, Any], base: str, meta: ModelMetadata, folder: Path)
     transform = ", ".join(repr(v) for v in grid.to_gdal())
     vrt = (f'<VRTDataset rasterXSize="{width}" rasterYSize="{height}"><SRS>{escape(crs.to_wkt())}</SRS>'
            f"<GeoTransform>{transform}</GeoTransform>{sources}</VRTDataset>")
+    return f"{_safe(str(item.get('id', 'item')))}.vrt", vrt
+
+
+def write_vrt(folder: Path, name: str, text: str) -> Path:
+    """``folder/name`` holding ``text``; an unchanged file keeps its mtime, so ``--resume`` recognises it."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{_safe(str(item.get('id', 'item')))}.vrt"
-    if not path.is_file() or path.read_text() != vrt:   # unchanged: keep its mtime, so --resume recognises it
-        path.write_text(vrt)
+    path = folder / name
+    if not path.is_file() or path.read_text() != text:
+        path.write_text(text)
     return path
 
 

@@ -13,6 +13,8 @@ from ..errors import TrtbenchError
 from ..fileio import check_writable
 
 if TYPE_CHECKING:   # imported lazily below: `trtbench --help` imports no ML package
+    from ..adapt.layout import JointSpec
+    from ..data import DataBundle
     from ..models.lora import LoraConfig
 
 
@@ -39,6 +41,12 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.option("--data-root", required=True, type=click.Path(), help="Extracted dataset folder (layouts: trtbench.data.published).")
 @click.option("--modalities", help="Sources to stack, e.g. s1,s2 for Sen1Floods11 (default: the optical one).")
 @click.option("--bands", help="Comma-separated band names to keep (default: every band of the sources).")
+@click.option("--aux-modalities",
+              help="TTT-MMR (MMEarth-Bench): modalities available at test time to reconstruct, one decoder each, "
+                   "trained jointly with the task (e.g. s1; an input modality may be one too). The checkpoint then "
+                   "adapts at test time: `trtbench eval --engine RUN/best.ckpt --ttt-steps 5 --data DATA_ROOT`.")
+@click.option("--aux-weights", help="TTT-MMR: loss weight per aux modality, comma-separated (default 1 each); the "
+                                    "loss is the task loss plus the mean of the weighted reconstruction losses.")
 @click.option("--sensor", help="chips: sensor table of the images, several joined with + (sentinel-1-rtc+sentinel-2-l1c).")
 @click.option("--wavelengths", help="chips: centre wavelength per image band in µm, instead of --sensor.")
 @click.option("--band-names", help="chips: names for --wavelengths (default: the GeoTIFF band descriptions).")
@@ -83,7 +91,8 @@ def _numbers(value: str | None, kind: type, option: str) -> list | None:
 @click.option("-o", "--output", required=True, type=click.Path(), help="Experiment folder (runs/NAME).")
 @json_option("Write the experiment record (experiment.json's content) to FILE ('-': standard output).")
 def train(model: str, variant: str | None, checkpoint: str | None, random_init: bool, dataset: str, data_root: str,
-          modalities: str | None, bands: str | None, sensor: str | None, wavelengths: str | None,
+          modalities: str | None, bands: str | None, aux_modalities: str | None, aux_weights: str | None,
+          sensor: str | None, wavelengths: str | None,
           band_names: str | None, num_classes: int | None, class_names: str | None, task: str, nodata: float | None,
           ignore_index: int, head: str | None, regime: str, lora_rank: int | None, lora_alpha: float | None,
           lora_dropout: float | None, lora_targets: str | None, fraction: float, epochs: int, batch_size: int, lr: float,
@@ -101,8 +110,10 @@ def train(model: str, variant: str | None, checkpoint: str | None, random_init: 
     name = resolve_model_name(model, variant)
     _check_weights(name, checkpoint, random_init)
     lora = _lora_options(lora_rank, lora_alpha, lora_dropout, lora_targets)
+    joint = _joint_options(dataset, modalities, bands, aux_modalities, aux_weights, split_scheme, split_seed)
     bundle = load_data(DataOptions(
-        dataset, Path(data_root), modalities=_split(modalities), bands=_split(bands), sensor=sensor,
+        dataset, Path(data_root), modalities=joint.stacked if joint else _split(modalities), bands=_split(bands),
+        sensor=sensor,
         wavelengths=_numbers(wavelengths, float, "--wavelengths"), band_names=_split(band_names),
         num_classes=num_classes, class_names=_split(class_names), task=task, nodata=nodata,
         ignore_index=ignore_index, split_seed=split_seed, split=split_scheme,
@@ -112,9 +123,10 @@ def train(model: str, variant: str | None, checkpoint: str | None, random_init: 
         raise TrtbenchError(f"{len(weights)} class weights for {bundle.num_classes} classes", "give one per class")
     config = TrainConfig(name, checkpoint, head, regime, fraction, epochs, batch_size, lr, weight_decay, warmup_epochs,
                          patience, crop, tuple(weights) if weights else None,
-                         tuple(_numbers(seeds, int, "--seeds") or ()), lr_search, num_workers, not quiet, lora)
+                         tuple(_numbers(seeds, int, "--seeds") or ()), lr_search, num_workers, not quiet, lora,
+                         joint)
     echo = human_output(json_path)
-    echo(f"{name} on {bundle.name} ({', '.join(bundle.sensor.band_names)}): "
+    echo(f"{name} on {bundle.name} ({_bands_read(bundle, joint)}): "
          + ", ".join(f"{s} {len(d)} chips" for s, d in bundle.splits.items()))
     record = run_experiment(config, bundle, output)
     _print_summary(record, Path(output), echo)
@@ -134,6 +146,35 @@ def _check_weights(name: str, checkpoint: str | None, random_init: bool) -> None
         raise TrtbenchError(f"say where {name}'s encoder weights come from",
                             "pass --checkpoint with the official pretrained weights, or --random-init to train "
                             "from a seeded random encoder")
+
+
+def _bands_read(bundle: DataBundle, joint: JointSpec | None) -> str:
+    """The model's bands, and with --aux-modalities what each decoder reconstructs."""
+    if joint is None:
+        return ", ".join(bundle.sensor.band_names)
+    from ..adapt.layout import bundle_layout
+
+    layout = bundle_layout(joint, bundle)
+    aux = "; ".join(f"{m}: {', '.join(b)}" for m, b in layout.target_bands.items())
+    return f"{', '.join(bundle.sensor.band_names[: layout.inputs])}; reconstructs {aux}"
+
+
+def _joint_options(dataset: str, modalities: str | None, bands: str | None, aux: str | None,
+                   weights: str | None, split: str, split_seed: int) -> JointSpec | None:
+    """The TTT-MMR request of ``--aux-modalities``/``--aux-weights``; None when not asked for."""
+    from ..adapt.layout import joint_spec
+
+    if aux is None:
+        if weights is not None:
+            raise TrtbenchError("--aux-weights without --aux-modalities", "add --aux-modalities, or drop --aux-weights")
+        return None
+    names = _split(aux)
+    if not names:
+        raise TrtbenchError("--aux-modalities is empty", "name modalities, e.g. --aux-modalities s1")
+    if bands:
+        raise TrtbenchError("--bands cannot be combined with --aux-modalities (each modality is read whole, as "
+                            "its decoder reconstructs it)", "drop --bands, or drop --aux-modalities")
+    return joint_spec(dataset, _split(modalities), names, _numbers(weights, float, "--aux-weights"), split, split_seed)
 
 
 def _lora_options(rank: int | None, alpha: float | None, dropout: float | None,

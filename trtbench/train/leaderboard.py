@@ -225,7 +225,7 @@ def model_facts(checkpoint: str | Path) -> dict[str, float]:
 
     model = model_from_checkpoint(checkpoint)
     meta = model.metadata
-    report = count_flops(model, (1, meta.num_bands, meta.input_size, meta.input_size), cross_check=False)
+    report = count_flops(model, (1, meta.channels, meta.input_size, meta.input_size), cross_check=False)
     return {"gflops": 2 * report.gmac_per_image, "parameters": sum(p.numel() for p in model.parameters())}
 
 

@@ -18,6 +18,8 @@ import torchmetrics
 from torch import nn
 from torchmetrics.classification import MulticlassAccuracy, MulticlassF1Score, MulticlassJaccardIndex
 
+from ..adapt.reconstruction import reconstruct, reconstruction_losses
+
 # The metric that selects checkpoints and LR, per task, and whether higher is better.
 MONITOR = {"segmentation": ("miou", "max"), "classification": ("accuracy", "max"), "regression": ("rmse", "min")}
 
@@ -130,3 +132,34 @@ def warmup_cosine(step: int, warmup: int, total: int) -> float:
         return (step + 1) / (warmup + 1)
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+class JointTask(GeoTask):
+    """TTT-MMR's joint training (MMEarth-Bench "JT"): the task head *g* and one reconstruction decoder *h* per
+    auxiliary modality on the same encoder pass, loss = task loss + the weighted mean of the reconstruction
+    losses. Batches hold the stacked channels: the model's ``inputs`` first, then the auxiliary ones; validation
+    and test read only the task output, so monitored metrics mean what they mean for :class:`GeoTask`."""
+
+    def __init__(self, model: nn.Module, decoders: nn.ModuleDict, inputs: int, channels: dict[str, list[int]],
+                 weights: dict[str, float], task: str, num_classes: int | None = None, **kw) -> None:
+        super().__init__(model, task, num_classes, **kw)
+        self.decoders = decoders
+        self.inputs = inputs
+        self.channels = channels
+        self.weights = weights
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.model(pixels[:, : self.inputs])[0]
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        stack, target = batch
+        output, recon = reconstruct(self.model, self.decoders, stack[:, : self.inputs])
+        task_loss = self.loss(output, target)
+        losses = reconstruction_losses(recon, stack, self.channels)
+        recon_loss = sum(self.weights[m] * loss for m, loss in losses.items()) / len(losses)
+        n = len(stack)
+        for name, loss in losses.items():
+            self.log(f"train/recon_{name}", loss, on_step=False, on_epoch=True, batch_size=n)
+        self.log("train/task_loss", task_loss, on_step=False, on_epoch=True, batch_size=n)
+        self.log("train/loss", task_loss + recon_loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=n)
+        return task_loss + recon_loss

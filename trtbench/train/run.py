@@ -23,6 +23,8 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
 from lightning.pytorch.loggers import CSVLogger
 
+from ..adapt.layout import JointSpec, StackLayout, bundle_layout
+from ..adapt.reconstruction import DECODER, TTT_KEY, build_decoders, save_joint
 from ..data import DataBundle
 from ..data.check import TRAIN_SAMPLE, check_bundle
 from ..errors import TrtbenchError
@@ -32,7 +34,7 @@ from ..models import create_model, save_model
 from ..models.lora import LORA_KEY, LoraConfig, adapters, add_adapters
 from ..models.registry import ENCODER, MODELS
 from .datamodule import GeoDataModule
-from .module import MONITOR, GeoTask
+from .module import MONITOR, GeoTask, JointTask
 
 REGIMES = ("frozen", "fewshot", "full", "lora")
 DATA_CHECK_FILE = "data_check.json"
@@ -60,6 +62,7 @@ class TrainConfig:
     num_workers: int = 0
     progress: bool = True
     lora: LoraConfig | None = None      # regime lora: rank, alpha, dropout, targets (None: the defaults)
+    joint: JointSpec | None = None      # TTT-MMR: input and auxiliary (reconstructed) modalities, loss weights
 
     def validate(self) -> None:
         if self.regime not in REGIMES:
@@ -105,7 +108,8 @@ def build_model(config: TrainConfig, bundle: DataBundle, seed: int) -> torch.nn.
     """The registry model for the dataset's channels and classes, with the regime applied."""
     default = "linear" if bundle.task == "classification" else "upernet"
     head = config.head or (default if MODELS[config.model].facts.kind == ENCODER else None)
-    model = create_model(config.model, checkpoint=config.checkpoint, sensor=bundle.sensor, task=bundle.task,
+    sensor = bundle_layout(config.joint, bundle).input_sensor if config.joint else bundle.sensor
+    model = create_model(config.model, checkpoint=config.checkpoint, sensor=sensor, task=bundle.task,
                          head=head, num_classes=bundle.num_classes,
                          class_names=bundle.class_names or None, seed=seed, input_size=config.crop)
     if config.regime == "frozen":
@@ -161,13 +165,22 @@ def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: P
         tmp.write_text(json.dumps(check, indent=2))
     L.seed_everything(seed, workers=True, verbose=False)
     model = build_model(config, bundle, seed)
-    data = GeoDataModule(normalised_as_model(bundle, model.metadata), batch_size=config.batch_size, crop=config.crop,
+    layout = bundle_layout(config.joint, bundle) if config.joint else None
+    normalised = joint_normalised(bundle, model.metadata, layout) if layout else normalised_as_model(bundle, model.metadata)
+    data = GeoDataModule(normalised, batch_size=config.batch_size, crop=config.crop,
                          size_multiple=model.metadata.patch_size,
                          fraction=config.fraction if config.regime == "fewshot" else 1.0, seed=seed,
                          num_workers=config.num_workers)
-    task = GeoTask(model, bundle.task, bundle.num_classes, ignore_index=bundle.ignore_index, lr=lr,
-                   weight_decay=config.weight_decay, warmup_epochs=config.warmup_epochs,
-                   class_weights=config.class_weights, frozen_encoder=config.regime == "frozen")
+    options = {"ignore_index": bundle.ignore_index, "lr": lr, "weight_decay": config.weight_decay,
+               "warmup_epochs": config.warmup_epochs, "class_weights": config.class_weights,
+               "frozen_encoder": config.regime == "frozen"}
+    if layout is not None and config.joint is not None:
+        decoders = build_decoders(model, {m: len(c) for m, c in layout.targets.items()})
+        task: GeoTask = JointTask(model, decoders, layout.inputs, layout.targets,
+                                  dict(zip(config.joint.aux, config.joint.weights)), bundle.task, bundle.num_classes,
+                                  **options)
+    else:
+        task = GeoTask(model, bundle.task, bundle.num_classes, **options)
     name, mode = MONITOR[bundle.task]
     best = ModelCheckpoint(dirpath=folder / "checkpoints", filename="best-{epoch:02d}", monitor=f"val/{name}",
                            mode=mode, save_last=True)
@@ -190,8 +203,20 @@ def fit(config: TrainConfig, bundle: DataBundle, seed: int, lr: float, folder: P
     result = RunResult(seed, lr, str(folder), name, float(best.best_model_score), _epoch_of(best.best_model_path),
                        trainer.current_epoch, len(data.train_set),
                        {k.removeprefix("test/"): float(v) for k, v in tested.items()})
-    _save(task.model, config, bundle, result, folder)
+    _save(task, config, bundle, result, folder, normalised, layout)
     return result
+
+
+def joint_normalised(bundle: DataBundle, meta: ModelMetadata, layout: StackLayout) -> DataBundle:
+    """The stacked bundle normalised as the model's metadata says for its input channels and with each
+    auxiliary modality's own band table (mean, std) for the others: reconstruction targets per modality."""
+    mean = np.concatenate([meta.mean, bundle.sensor.mean[layout.inputs:]]).astype(np.float32)
+    std = np.concatenate([meta.std, bundle.sensor.std[layout.inputs:]]).astype(np.float32)
+    splits = {}
+    for name, dataset in bundle.splits.items():
+        splits[name] = copy.copy(dataset)
+        splits[name].mean, splits[name].std = mean[:, None, None], std[:, None, None]
+    return replace(bundle, splits=splits)
 
 
 def check_before_training(bundle: DataBundle) -> dict:
@@ -205,15 +230,28 @@ def check_before_training(bundle: DataBundle) -> dict:
     return bundle.check
 
 
-def _save(model: torch.nn.Module, config: TrainConfig, bundle: DataBundle, result: RunResult, folder: Path) -> None:
+def _save(task: GeoTask, config: TrainConfig, bundle: DataBundle, result: RunResult, folder: Path,
+          data: DataBundle, layout: StackLayout | None) -> None:
+    model = task.model
     training = {"dataset": bundle.name, "split": bundle.split_note, "regime": config.regime, "fraction": config.fraction,
                 "pretrained": config.checkpoint, "seed": result.seed, "lr": result.lr,
                 "weight_decay": config.weight_decay, "batch_size": config.batch_size, "epochs": config.epochs,
                 "best_epoch": result.best_epoch, "monitor": result.monitor, "best_val": result.best_val,
                 "test": result.test, "trainable_parameters": trainable_parameters(model),
                 **({LORA_KEY: model.metadata.training[LORA_KEY]} if config.regime == "lora" else {})}
+    if isinstance(task, JointTask) and layout is not None and config.joint is not None:
+        test = data.splits["test"]
+        training[TTT_KEY] = {"dataset": bundle.name, "modalities": config.joint.stacked,
+                             "inputs": list(config.joint.inputs), "aux": list(config.joint.aux),
+                             "weights": dict(zip(config.joint.aux, config.joint.weights)), "decoder": DECODER,
+                             "split": config.joint.split, "split_seed": config.joint.split_seed,
+                             "mean": test.mean.ravel().tolist(), "std": test.std.ravel().tolist(),
+                             "source": "MMEarth-Bench TTT-MMR (arXiv:2602.06285)", **layout.record()}
     meta = model.metadata.with_(checkpoint=None, checkpoint_sha256=None, training=training)
-    save_model(model, meta, folder / "best.ckpt")
+    if isinstance(task, JointTask):
+        save_joint(model, task.decoders, meta, folder / "best.ckpt")
+    else:
+        save_model(model, meta, folder / "best.ckpt")
     with atomic_output(folder / "result.json") as tmp:
         tmp.write_text(json.dumps({"config": asdict(config), "dataset": bundle.name, "task": bundle.task,
                                    "class_names": bundle.class_names, "metadata": json.loads(meta.to_json()),
