@@ -22,6 +22,7 @@ from croma_spec import (
     released_file,
     released_layout,
 )
+from flood_training import FLOOD_SENSOR, export_check_eval, small_flood_tiles, train_one_epoch
 
 from trtbench.bench.flops import count_flops
 from trtbench.errors import CheckpointError, TrtbenchError
@@ -225,49 +226,18 @@ def test_one_frozen_epoch_on_the_real_flood_chip_with_s1_and_s2_exports_and_eval
         data_dir, tmp_path, capsys, tiny_file):
     """The flood tiles stack S1 then S2 (13 bands): CROMA's 12 and VV, VH are chosen, so the joint encoder trains
     (frozen, with the released file) and the best checkpoint exports, passes the audit and evals with parity."""
-    from test_data_tiles import SENSOR, write_floods_tiles
-
-    from trtbench.evaluate import evaluate
-    from trtbench.export.precision import convert_fp16, quantize_int8
-    from trtbench.metadata import read_onnx_metadata
     from trtbench.models import model_from_checkpoint
     from trtbench.models.croma import BandLayout
 
-    tiles = tmp_path / "tiles"
-    splits = write_floods_tiles(data_dir, tiles, tile=64)
-    for split, count in (("train", 8), ("val", 2), ("test", 2)):
-        (tiles / "splits" / f"{split}.txt").write_text("\n".join(splits[split][:count]) + "\n")
-    trained = run_cli(capsys, "train", "croma_tiny", "--dataset", "chips", "--data-root", tiles, "--sensor", SENSOR,
-                      "--bands", ",".join(SAR + OPTICAL), "--class-names", "land,water", "--head", "upernet",
-                      "--regime", "frozen", "--checkpoint", tiny_file, "--epochs", "1", "--batch-size", "8",
-                      "--input-size", "64", "--quiet", "-o", tmp_path / "run")
-    assert trained.code == 0, trained.err
-    best = tmp_path / "run" / "best.ckpt"
-    onnx_path = tmp_path / "floods.onnx"
-    exported = run_cli(capsys, "export", best, "-o", onnx_path)
-    assert exported.code == 0, exported.err
-    meta = read_onnx_metadata(onnx_path)
-    assert (meta.model, meta.head) == ("croma_tiny", "upernet")
-    # The data layer stacks the chips' two tables into one custom table (metadata.modalities stays unset); the
-    # encoder splits it back by band name and wavelength, so the joint encoder is what trained and exported.
-    assert meta.bands == SAR + OPTICAL and model_from_checkpoint(best).encoder.layout == BandLayout(optical=2, sar=0)
-    checked = run_cli(capsys, "check", onnx_path)
-    assert checked.code == 0, checked.out + checked.err
-
-    names = (tiles / "splits" / "test.txt").read_text().split()
-    images = [tiles / "images" / f"{n}.tif" for n in names]
-    labels = [tiles / "masks" / f"{n}.tif" for n in names]
-
-    def run(artifact):
-        return evaluate(artifact, images, labels=labels, reference=best, tile=64, progress=False)
-
-    fp32 = run(onnx_path)
-    assert fp32.tolerance == 1e-4 and fp32.passed, [p.rel_max for p in fp32.parity]
-    assert abs(fp32.task_delta()["miou"]) <= 0.001
-    fp16 = run(convert_fp16(onnx_path, tmp_path / "fp16.onnx"))
-    assert fp16.tolerance == 1e-2 and fp16.passed
-    int8 = quantize_int8(onnx_path, tmp_path / "int8.onnx", images, samples=2, tile=64)
-    assert read_onnx_metadata(int8).precision == "int8" and run(int8).passed
+    tiles = small_flood_tiles(data_dir, tmp_path / "tiles")
+    best = train_one_epoch(capsys, "croma_tiny", tiles, tmp_path / "run", "--sensor", FLOOD_SENSOR, "--bands",
+                           ",".join(SAR + OPTICAL), "--head", "upernet", "--regime", "frozen", "--checkpoint", tiny_file)
+    meta = export_check_eval(capsys, best, tiles, tmp_path, ("fp16", "int8"))
+    assert (meta.model, meta.head, meta.bands) == ("croma_tiny", "upernet", SAR + OPTICAL)
+    # The data layer keeps the registered stack's name, so the metadata records each modality's bands, and the
+    # joint encoder is what trained and exported.
+    assert meta.modalities == {"sentinel-1-rtc": SAR, "sentinel-2-l1c": OPTICAL}
+    assert model_from_checkpoint(best).encoder.layout == BandLayout(optical=2, sar=0)
 
 
 # --- torchgeo's CROMA in float64 (oracle venv) ---------------------------------------------------------------

@@ -20,6 +20,7 @@ import rasterio
 import torch
 import torch.nn.functional as F
 from cli_helpers import run_cli
+from flood_training import FLOOD_SENSOR, export_check_eval, small_flood_tiles, train_one_epoch
 from prithvi_spec import (
     SIZES,
     coordinate_code,
@@ -374,43 +375,18 @@ def test_encoder_matches_terratorchs_prithvi_vit(name, hls_chip):
 
 @pytest.fixture(scope="module")
 def flood_tiles(data_dir, tmp_path_factory):
-    """64-pixel tiles of the real flood chip (S1 + S2 and the hand label); a few per split keep the run short."""
-    from test_data_tiles import write_floods_tiles
-
-    root = tmp_path_factory.mktemp("floods") / "tiles"
-    splits = write_floods_tiles(data_dir, root, tile=64)
-    for split, count in (("train", 8), ("val", 2), ("test", 2)):
-        (root / "splits" / f"{split}.txt").write_text("\n".join(splits[split][:count]) + "\n")
-    return root
+    return small_flood_tiles(data_dir, tmp_path_factory.mktemp("floods") / "tiles")
 
 
 @pytest.mark.slow
 def test_one_frozen_epoch_on_the_real_flood_chip_exports_checks_and_evals(flood_tiles, tmp_path, capsys):
     """Sen1Floods11's S2 bands B2, B3, B4, B8A, B11, B12 stand in for the 6 HLS bands (one date)."""
-    from test_data_tiles import SENSOR
-
-    from trtbench.evaluate import evaluate
-
     bands = ["B02", "B03", "B04", "B8A", "B11", "B12"]
-    trained = run_cli(capsys, "train", "prithvi_eo_v2_tiny", "--checkpoint", released_file(tmp_path, "tiny", False),
-                      "--dataset", "chips", "--data-root", flood_tiles, "--sensor", SENSOR, "--bands", ",".join(bands),
-                      "--class-names", "land,water", "--head", "upernet", "--regime", "frozen", "--epochs", "1",
-                      "--batch-size", "8", "--input-size", "64", "--quiet", "-o", tmp_path / "run")
-    assert trained.code == 0, trained.err
-    best = tmp_path / "run" / "best.ckpt"
-    onnx_path = tmp_path / "floods.onnx"
-    exported = run_cli(capsys, "export", best, "-o", onnx_path)
-    assert exported.code == 0, exported.err
-    meta = read_onnx_metadata(onnx_path)
+    best = train_one_epoch(capsys, "prithvi_eo_v2_tiny", flood_tiles, tmp_path / "run", "--checkpoint",
+                           released_file(tmp_path, "tiny", False), "--sensor", FLOOD_SENSOR, "--bands", ",".join(bands),
+                           "--head", "upernet", "--regime", "frozen")
+    meta = export_check_eval(capsys, best, flood_tiles, tmp_path)
     assert (meta.model, meta.task, meta.head, meta.bands) == ("prithvi_eo_v2_tiny", "segmentation", "upernet", bands)
-    checked = run_cli(capsys, "check", onnx_path)
-    assert checked.code == 0, checked.out + checked.err
-    names = (flood_tiles / "splits" / "test.txt").read_text().split()
-    result = evaluate(onnx_path, [flood_tiles / "images" / f"{n}.tif" for n in names],
-                      labels=[flood_tiles / "masks" / f"{n}.tif" for n in names], reference=best, tile=64,
-                      progress=False)
-    assert result.tolerance == 1e-4 and result.passed, [p.rel_max for p in result.parity]
-    assert abs(result.task_delta()["miou"]) <= 0.001
 
 
 def test_a_prithvi_model_on_hls_bands_records_prithvi_eo_v2_pretraining_statistics():

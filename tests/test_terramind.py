@@ -17,6 +17,7 @@ import onnxruntime as ort
 import pytest
 import torch
 from cli_helpers import run_cli
+from flood_training import export_check_eval, small_flood_tiles, train_one_epoch
 from terramind_spec import (
     SIZES,
     encoder_layout,
@@ -306,38 +307,9 @@ def test_matches_terratorchs_terramind_backbone_in_float64_with_shared_weights(t
 @pytest.mark.slow
 def test_one_frozen_epoch_on_the_real_flood_chip_exports_checks_and_evals_at_three_precisions(data_dir, tmp_path,
                                                                                            tiny_ckpt, capsys):
-    from test_data_tiles import write_floods_tiles
-
-    from trtbench.evaluate import evaluate
-    from trtbench.export.precision import convert_fp16, quantize_int8
-
-    tiles = tmp_path / "tiles"
-    splits = write_floods_tiles(data_dir, tiles, tile=64)
-    for split, count in (("train", 8), ("val", 2), ("test", 2)):
-        (tiles / "splits" / f"{split}.txt").write_text("\n".join(splits[split][:count]) + "\n")
-    trained = run_cli(capsys, "train", "terramind", "--variant", "tiny", "--checkpoint", tiny_ckpt, "--dataset",
-                      "chips", "--data-root", tiles, "--sensor", "sentinel-2-l1c", "--bands", ",".join(S2_NO_B10),
-                      "--class-names", "land,water", "--head", "fcn", "--regime", "frozen", "--epochs", "1",
-                      "--batch-size", "8", "--input-size", "64", "--quiet", "-o", tmp_path / "run")
-    assert trained.code == 0, trained.err
-    best = tmp_path / "run" / "best.ckpt"
-    onnx_path = tmp_path / "floods.onnx"
-    exported = run_cli(capsys, "export", best, "-o", onnx_path)
-    assert exported.code == 0, exported.err
-    meta = read_onnx_metadata(onnx_path)
+    tiles = small_flood_tiles(data_dir, tmp_path / "tiles")
+    best = train_one_epoch(capsys, "terramind_v1_tiny", tiles, tmp_path / "run", "--checkpoint", tiny_ckpt,
+                           "--sensor", "sentinel-2-l1c", "--bands", ",".join(S2_NO_B10), "--head", "fcn",
+                           "--regime", "frozen")
+    meta = export_check_eval(capsys, best, tiles, tmp_path, ("fp16", "int8"))
     assert (meta.model, meta.head, meta.sensor, meta.bands) == ("terramind_v1_tiny", "fcn", "sentinel-2-l1c", S2_NO_B10)
-    checked = run_cli(capsys, "check", onnx_path)
-    assert checked.code == 0, checked.out + checked.err
-    names = (tiles / "splits" / "test.txt").read_text().split()
-    images = [tiles / "images" / f"{n}.tif" for n in names]
-    labels = [tiles / "masks" / f"{n}.tif" for n in names]
-
-    def run(artifact):
-        return evaluate(artifact, images, labels=labels, reference=best, tile=64, progress=False)
-
-    fp32 = run(onnx_path)
-    assert fp32.tolerance == 1e-4 and fp32.passed and abs(fp32.task_delta()["miou"]) <= 0.001
-    fp16 = run(convert_fp16(onnx_path, tmp_path / "fp16.onnx"))
-    assert fp16.tolerance == 1e-2 and fp16.passed
-    int8 = quantize_int8(onnx_path, tmp_path / "int8.onnx", images, samples=2, tile=64)
-    assert read_onnx_metadata(int8).precision == "int8" and run(int8).passed

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import rasterio
 import torch
-from cli_helpers import run_cli
+from flood_training import FLOOD_SENSOR, export_check_eval, small_flood_tiles, train_one_epoch
 from zoo_spec import (
     RESNET,
     VIT,
@@ -221,14 +221,7 @@ TRAINING = {
 
 @pytest.fixture(scope="module")
 def flood_tiles(data_dir, tmp_path_factory):
-    """64-pixel tiles of the real flood chip (S1 + S2 and the hand label); a few per split keep the runs short."""
-    from test_data_tiles import write_floods_tiles
-
-    root = tmp_path_factory.mktemp("floods") / "tiles"
-    splits = write_floods_tiles(data_dir, root, tile=64)
-    for split, count in (("train", 8), ("val", 2), ("test", 2)):
-        (root / "splits" / f"{split}.txt").write_text("\n".join(splits[split][:count]) + "\n")
-    return root
+    return small_flood_tiles(data_dir, tmp_path_factory.mktemp("floods") / "tiles")
 
 
 def test_training_chips_are_normalised_as_the_weights_expect(flood_tiles):
@@ -251,50 +244,19 @@ def test_training_chips_are_normalised_as_the_weights_expect(flood_tiles):
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(TRAINING))
 def test_one_epoch_on_the_real_flood_chip_exports_checks_and_evals(name, flood_tiles, tmp_path, capsys):
-    from test_data_tiles import SENSOR
-
-    from trtbench.evaluate import evaluate
-    from trtbench.export.precision import convert_fp16, quantize_int8
-    from trtbench.metadata import read_onnx_metadata
-
     bands, regime, pretrained, precisions = TRAINING[name]
     weights = ["--checkpoint", official_file(tmp_path, name)] if pretrained else []   # baselines: from scratch
-    trained = run_cli(capsys, "train", name, "--dataset", "chips", "--data-root", flood_tiles, "--sensor", SENSOR,
-                      *(["--bands", ",".join(bands)] if bands else []), "--class-names", "land,water",
-                      "--head", "upernet" if "resnet" in name else "fcn", "--regime", regime, *weights,
-                      "--epochs", "1", "--batch-size", "8", "--input-size", "64", "--quiet", "-o", tmp_path / "run")
-    assert trained.code == 0, trained.err
-    best = tmp_path / "run" / "best.ckpt"
-
-    onnx_path = tmp_path / "floods.onnx"
-    exported = run_cli(capsys, "export", best, "-o", onnx_path)
-    assert exported.code == 0, exported.err
-    meta = read_onnx_metadata(onnx_path)
-    assert (meta.model, meta.task, meta.head) == (name, "segmentation", "upernet" if "resnet" in name else "fcn")
+    head = "upernet" if "resnet" in name else "fcn"
+    best = train_one_epoch(capsys, name, flood_tiles, tmp_path / "run", "--sensor", FLOOD_SENSOR,
+                           *(["--bands", ",".join(bands)] if bands else []), "--head", head, "--regime", regime,
+                           *weights)
+    meta = export_check_eval(capsys, best, flood_tiles, tmp_path, precisions)
+    assert (meta.model, meta.task, meta.head) == (name, "segmentation", head)
     assert meta.bands == (bands or ["VV", "VH", *S2_BANDS])
     if name.startswith("ssl4eo"):   # the weights' normalisation survives training and export; eval applies it
         assert (meta.mean, meta.std) == ([0.0] * 13, [10000.0] * 13)
     if name.startswith("scalemae"):  # the GSD folded into the positions is the one recorded
         assert meta.gsd == 10.0
-    checked = run_cli(capsys, "check", onnx_path)
-    assert checked.code == 0, checked.out + checked.err
-
-    names = (flood_tiles / "splits" / "test.txt").read_text().split()
-    images = [flood_tiles / "images" / f"{n}.tif" for n in names]
-    labels = [flood_tiles / "masks" / f"{n}.tif" for n in names]
-
-    def run(artifact):
-        return evaluate(artifact, images, labels=labels, reference=best, tile=64, progress=False)
-
-    fp32 = run(onnx_path)
-    assert fp32.tolerance == 1e-4 and fp32.passed, [p.rel_max for p in fp32.parity]
-    assert abs(fp32.task_delta()["miou"]) <= 0.001
-    if "fp16" in precisions:
-        fp16 = run(convert_fp16(onnx_path, tmp_path / "fp16.onnx"))
-        assert fp16.tolerance == 1e-2 and fp16.passed
-    if "int8" in precisions:
-        int8 = quantize_int8(onnx_path, tmp_path / "int8.onnx", images, samples=2, tile=64)
-        assert read_onnx_metadata(int8).precision == "int8" and run(int8).passed
 
 
 # --- independent implementations (timm, torchgeo) in float64 -----------------------------------------------

@@ -61,13 +61,16 @@ def stack_sensors(tables: Sequence[Sensor]) -> Sensor:
     Anything else becomes a custom table carrying every band's wavelength and statistics, which is all a
     model's metadata needs to rebuild it.
     """
-    if len(tables) == 1 and tables[0].name in SENSORS:
+    def registered(table: Sensor) -> bool:   # a sensor table, or a stack of them, by its name
+        return all(part in SENSORS for part in table.name.split("+"))
+
+    if len(tables) == 1 and registered(tables[0]):
         return tables[0]
     bands = [b for t in tables for b in t.bands]
     names = [b.name for b in bands]
     if len(set(names)) != len(names):
         raise TrtbenchError(f"stacked sensors repeat band names: {names}", "select distinct bands per source")
-    if all(t.name in SENSORS for t in tables):
+    if all(registered(t) for t in tables):
         return registered_stack(tables)
     widths = [b.bandwidth for b in bands]
     stacked = custom_sensor([b.wavelength for b in bands], min(t.gsd for t in tables), [b.mean for b in bands],
