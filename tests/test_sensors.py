@@ -8,7 +8,7 @@ from trtbench.errors import TrtbenchError
 from trtbench.sensors import SENSORS, custom_sensor, get_sensor
 
 REQUIRED = ["sentinel-2-l2a", "sentinel-2-l1c", "landsat-c2l1", "landsat-c2l2-sr", "hls-s30", "hls-l30",
-            "sentinel-1-rtc", "naip", "planetscope-sr"]
+            "sentinel-1-rtc", "sentinel-1-grd", "naip", "planetscope-sr"]
 
 
 @pytest.mark.parametrize("name", REQUIRED)

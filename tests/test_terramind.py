@@ -147,6 +147,9 @@ def test_sensor_tables_feed_their_modality_and_band_subsets_select_the_pretraine
     l2a = create_model("terramind_v1_tiny", sensor="sentinel-2-l2a+sentinel-1-rtc")
     assert l2a.encoder.inputs == [("untok_sen2l2a@224", [1, 2, 3, 4, 5, 6, 7, 8, 10, 11]),  # no B01, B09 in the table
                                   ("untok_sen1rtc@224", [0, 1])]
+    grd = create_model("terramind_v1_tiny", sensor="sentinel-2-l1c+sentinel-1-grd", bands=["B04", "VV", "VH"])
+    assert grd.encoder.inputs == [("untok_sen2l1c@224", [3]), ("untok_sen1grd@224", [0, 1])]   # GRD is not RTC
+    assert grd.metadata.mean[1:] == [-12.599, -20.293] and grd.metadata.std[1:] == [5.195, 5.890]
     swapped = create_model("terramind_v1_tiny", sensor="sentinel-1-rtc", bands=["VH", "VV"])
     assert swapped.encoder.inputs == [("untok_sen1rtc@224", [1, 0])]
     with torch.no_grad():   # VH then VV through the swapped kernel = VV then VH through the pretrained one
@@ -161,7 +164,8 @@ def test_a_sensor_or_band_terramind_was_not_pretrained_on_is_refused_naming_the_
                      "-o", out)
     assert result.code == 2 and "Traceback" not in result.err and not out.exists()
     assert "error: TerraMind has no patch embedding for sensor 'landsat-c2l1'" in result.err
-    assert "fix: use sentinel-2-l2a (S2L2A), sentinel-2-l1c (S2L1C), sentinel-1-rtc (S1RTC)" in result.err
+    assert ("fix: use sentinel-2-l2a (S2L2A), sentinel-2-l1c (S2L1C), sentinel-1-grd (S1GRD), sentinel-1-rtc (S1RTC)"
+            in result.err)
     tampered = create_model("terramind_v1_tiny", sensor="sentinel-1-rtc").metadata.with_(
         sensor="sentinel-2-l2a", bands=["B04", "B10"], modalities={"sentinel-2-l2a": ["B04", "B10"]})
     with pytest.raises(TrtbenchError, match="S2L2A was not pretrained on band.s. B10") as err:

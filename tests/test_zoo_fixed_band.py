@@ -213,9 +213,9 @@ S2_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09"
 # (calibrated on the real tiles) on the ViT, whose LayerNorm/attention are the harder case.
 TRAINING = {
     "vit_tiny": (None, "full", False, ("fp16", "int8")),
-    "resnet_tiny": (None, "full", False, ("fp16",)),
-    "ssl4eo_vit_tiny": (S2_BANDS, "frozen", True, ()),
-    "scalemae_tiny": (RGB, "frozen", True, ()),
+    "resnet_tiny": (None, "full", False, ("fp16", "int8")),
+    "ssl4eo_vit_tiny": (S2_BANDS, "frozen", True, ("fp16", "int8")),
+    "scalemae_tiny": (RGB, "frozen", True, ("fp16", "int8")),
 }
 
 

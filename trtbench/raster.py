@@ -224,7 +224,7 @@ def _assumed(meta: ModelMetadata, count: int, table: Sensor, where: str, strict:
     else:
         candidates = [s for s in SENSORS.values() if len(s.bands) == count
                       and all(any(b.matches(n) for n in s.band_names) for b in table.bands)]
-        if len(candidates) != 1:
+        if len({tuple(s.band_names) for s in candidates}) != 1:   # tables alike in band order (S1 GRD, RTC) agree
             raise InputError(
                 f"{where} has {count} bands but the model expects {meta.num_bands} ({', '.join(meta.bands)}) "
                 "and the file's bands are not named",

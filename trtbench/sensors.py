@@ -171,6 +171,11 @@ SENSORS: dict[str, Sensor] = {
                  ("B07", 2.201, ("swir22", "swir_2"))], _PRITHVI_STATS)]), units="surface reflectance x 10000"),
         Sensor("sentinel-1-rtc", 10.0, _bands([("VV", 3.5, -12.113, 8.314, "vv"), ("VH", 4.0, -18.673, 8.017, "vh")],
                                               [S1_BANDWIDTH, S1_BANDWIDTH]), units="backscatter dB"),
+        # Ground-range detected, not terrain-corrected (Sen1Floods11's S1, SSL4EO-S12's S1): a modality of its own
+        # for models that tell the two apart (TerraMind's S1GRD). Statistics: TerraMind v1's S1GRD pretraining
+        # mean/std (SSL4EO-S12 GRD, dB; terratorch v1_pretraining_mean/std); pseudo-wavelengths as the RTC table.
+        Sensor("sentinel-1-grd", 10.0, _bands([("VV", 3.5, -12.599, 5.195, "vv"), ("VH", 4.0, -20.293, 5.890, "vh")],
+                                              [S1_BANDWIDTH, S1_BANDWIDTH]), units="backscatter dB (GRD)"),
         Sensor("naip", 1.0, _bands([("red", 0.65, 110.16, 47.23), ("green", 0.56, 115.41, 39.82),
                                     ("blue", 0.48, 98.15, 35.43), ("nir", 0.842, 139.04, 49.86)]), units="DN"),
         Sensor("linz", 0.5, _bands([("red", 0.635, 89.96, 41.83), ("green", 0.555, 99.46, 36.96),
@@ -224,7 +229,7 @@ def read_radar_as(table: Sensor, family: str | None) -> Sensor:
     value = RADAR_READINGS.get(family or "")
     if value is None:
         return table
-    radar = {(b.name, b.wavelength) for b in SENSORS["sentinel-1-rtc"].bands}
+    radar = {(b.name, b.wavelength) for name in ("sentinel-1-rtc", "sentinel-1-grd") for b in SENSORS[name].bands}
     return replace(table, bands=tuple(replace(b, wavelength=value) if (b.name, b.wavelength) in radar else b
                                       for b in table.bands))
 

@@ -29,7 +29,7 @@ What the encoder computes, named as the official code names it, so that the enco
   CLS token would hold carries the mean of the merged patch tokens (the ``cls`` output of an embedding export).
 
 Modalities are bound to trtbench's sensor tables: ``sentinel-2-l2a`` -> S2L2A, ``sentinel-2-l1c`` -> S2L1C,
-``sentinel-1-rtc`` -> S1RTC (no GRD table exists yet: S1GRD's embedding is loaded but unused). A modality may
+``sentinel-1-grd`` -> S1GRD, ``sentinel-1-rtc`` -> S1RTC. A modality may
 take any subset of its pretrained bands, in any order, as TerraTorch's ``bands=`` does
 (``select_modality_patch_embed_weights``: each band keeps its pretrained weights, absent bands contribute
 nothing); a band the modality was not pretrained on is refused. The released checkpoint is the whole
@@ -103,7 +103,7 @@ MODALITIES: dict[str, Modality] = {m.key: m for m in (
 )}
 # trtbench sensor table -> the modality it feeds
 SENSOR_MODALITY = {"sentinel-2-l2a": "untok_sen2l2a@224", "sentinel-2-l1c": "untok_sen2l1c@224",
-                   "sentinel-1-rtc": "untok_sen1rtc@224"}
+                   "sentinel-1-grd": "untok_sen1grd@224", "sentinel-1-rtc": "untok_sen1rtc@224"}
 PRETRAINING_STATISTICS = {sensor: MODALITIES[key] for sensor, key in SENSOR_MODALITY.items()}
 
 
@@ -340,7 +340,7 @@ for _variant, _size in SIZES.items():
     register_model(f"terramind_v1_{_variant}", ModelFacts(
         family="terramind", label="TerraMind", variant=_variant, kind=ENCODER, patch_size=PATCH, input_size=IMAGE,
         band_convention="fixed per modality: sentinel-2-l2a -> S2L2A (B01-B12 without B10), sentinel-2-l1c -> S2L1C "
-                        "(13), sentinel-1-rtc -> S1RTC (VV, VH); any subset of a modality's bands; modalities "
+                        "(13), sentinel-1-grd -> S1GRD, sentinel-1-rtc -> S1RTC (VV, VH); any subset of a modality's bands; modalities "
                         "stacked (sentinel-2-l2a+sentinel-1-rtc), tokens averaged over modalities per patch",
         wavelength_units=None,
         normalisation="TerraMind v1 pretraining mean/std per modality (terratorch v1_pretraining_mean/std; S1 in dB)",
