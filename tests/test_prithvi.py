@@ -13,6 +13,8 @@ test_datasets_official.py).
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import onnx
 import pytest
@@ -305,6 +307,9 @@ def test_one_and_four_date_exports_match_pytorch_on_the_real_chip(tmp_path, caps
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("TRTBENCH_HEAVY"),
+                    reason="1.2 GB export, about a minute: set TRTBENCH_HEAVY=1 (kept out of CI's 20-minute budget; "
+                           "benchmarks/zoo_parity.py runs the 300M and 600M exports with eval)")
 def test_300m_fp32_export_matches_pytorch_on_the_real_chip(tmp_path, hls_chip):
     """The released size once: one date, one forward at 224 (the 600M differs only in width, depth and patch)."""
     from trtbench.export import export_onnx

@@ -80,7 +80,7 @@ class LazyGroup(click.Group):
     "train": "Fine-tune MODEL (clay, unet or a registry name) on a dataset; writes OUTPUT/best.ckpt for "
              "`trtbench export`.",
     "report": "Leaderboard outputs (GEO-Bench CSV, additional_info.json, per-class table, plot) from training runs.",
-    "models": "List every registered model: parameters, patch and input size, width, UPerNet taps, band handling.",
+    "models": "List every registered model: parameters, GFLOPs, patch and input size, width, UPerNet taps, bands.",
     "data": "Datasets on disk: check a download before training on it.",
     "compare": "Compare MODELS x backends x precisions x batch sizes x input sizes on a labelled chip folder or a published dataset's split: task "
                "accuracy and its delta to PyTorch fp32, parity, GFLOPs, latency percentiles with their spread, "
