@@ -286,10 +286,6 @@ def test_engine_builds_from_the_pair_and_records_the_pair_hash(pair, tmp_path):
 def test_prithvi_600m_fp32_is_over_2_gb_and_runs_as_a_pair_through_eval_bench_predict(capsys, s2_chip, tmp_path):
     """The real case (about 2.4 GB of fp32 weights): exported as a pair unasked, then eval (parity with
     PyTorch), bench and predict on a real 224 x 224 crop (its B02, B03, B04, B8A, B11, B12 are the HLS bands)."""
-    from trtbench.models.registry import list_models
-
-    if "prithvi_eo_v2_600" not in list_models():
-        pytest.skip("prithvi_eo_v2_600 is not registered here (the Prithvi-EO-2.0 family brings it)")
     folder = tmp_path / "model"
     folder.mkdir()
     output = folder / "prithvi600.onnx"
