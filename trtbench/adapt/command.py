@@ -11,6 +11,14 @@ from ..cli_options import check_outputs, emit_json, human_output, write_text
 from ..errors import TrtbenchError
 
 
+def step_options(lr_help: str, optimizer_help: str) -> list[Callable]:
+    """``--ttt-lr`` and ``--ttt-optimizer``, shared by eval and bench (their help says what each does there)."""
+    return [click.option("--ttt-lr", type=click.FloatRange(min=0, min_open=True), default=1e-2, show_default=True,
+                         help=lr_help),
+            click.option("--ttt-optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True,
+                         help=optimizer_help)]
+
+
 def ttt_options(fn: Callable) -> Callable:
     """``--ttt-steps``, ``--ttt-lr``, ``--ttt-optimizer`` and ``--ttt-geo`` for ``trtbench eval``."""
     options = [
@@ -19,10 +27,8 @@ def ttt_options(fn: Callable) -> Callable:
                                          "compared (0,1,5: K=0 is plain eval). Needs --engine RUN/best.ckpt from "
                                          "`train --aux-modalities` and --data the dataset's folder; runs in "
                                          "PyTorch (a static artifact cannot change its weights)."),
-        click.option("--ttt-lr", type=click.FloatRange(min=0, min_open=True), default=1e-2, show_default=True,
-                     help="TTT step size (of the per-modality normalised gradient with sgd)."),
-        click.option("--ttt-optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True,
-                     help="TTT optimiser, new for every batch: sgd (MMEarth-Bench's plain steps) or adamw."),
+        *step_options("TTT step size (of the per-modality normalised gradient with sgd).",
+                      "TTT optimiser, new for every batch: sgd (MMEarth-Bench's plain steps) or adamw."),
         click.option("--ttt-geo", is_flag=True,
                      help="TTT-MMR-Geo: batch the test chips by location (from their georeferencing) instead of "
                           "in dataset order."),
@@ -79,10 +85,7 @@ def ttt_bench_options(fn: Callable) -> Callable:
                      help="TTT-MMR: time eval with K adaptation steps per batch beside the static model (K = 0), "
                           "both in PyTorch on the same inputs, ratio printed. TARGET is RUN/best.ckpt from `train "
                           "--aux-modalities`."),
-        click.option("--ttt-lr", type=click.FloatRange(min=0, min_open=True), default=1e-2, show_default=True,
-                     help="TTT step size."),
-        click.option("--ttt-optimizer", type=click.Choice(["sgd", "adamw"]), default="sgd", show_default=True,
-                     help="TTT optimiser, new for every batch."),
+        *step_options("TTT step size.", "TTT optimiser, new for every batch."),
     ]
     for option in reversed(options):
         fn = option(fn)
